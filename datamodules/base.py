@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any, Literal, Union
 
+import numpy as np
 import torch
 from pytorch_lightning import LightningDataModule
 from torch import Tensor
@@ -23,6 +25,25 @@ from torch.utils.data import TensorDataset
 Tensors = tuple[Any, ...]
 
 Validation = Union[float, int, Literal["test"], TensorDataset, None]
+
+
+@dataclass
+class DesignArrays:
+    """A lab's design matrices and targets in float64, as scikit-learn baselines use them."""
+
+    X_train: np.ndarray
+    X_test: np.ndarray
+    y_train: np.ndarray
+    y_test: np.ndarray
+    feature_names: list[str]
+
+    def tensors(self) -> tuple[Tensors, Tensors]:
+        """``(train, test)`` as float32 tensor pairs, for a data module's ``load``."""
+        return float32_tensors(self.X_train, self.y_train), float32_tensors(self.X_test, self.y_test)
+
+
+def float32_tensors(*arrays: np.ndarray) -> Tensors:
+    return tuple(torch.tensor(array, dtype=torch.float32) for array in arrays)
 
 
 class ShardedSampler:
@@ -82,7 +103,13 @@ class ShardedSampler:
 
 
 class TensorBatches:
-    """An iterable of batches sliced from in-memory tensors (a fast ``DataLoader``)."""
+    """An iterable of batches sliced from in-memory tensors (a fast ``DataLoader``).
+
+    Lightning looks at a loader's ``sampler`` and ``batch_sampler`` as on a
+    ``DataLoader``; it calls ``sampler.set_epoch`` and leaves the rest alone.
+    """
+
+    batch_sampler = None
 
     def __init__(self, tensors: Tensors, batch_size: int, sampler: ShardedSampler) -> None:
         self.tensors = tensors
@@ -187,7 +214,7 @@ class InMemoryDataModule(LightningDataModule):
         self.train_data, self.val_data, self.test_data = train, val, test
 
     def _shard(self) -> tuple[int, int]:
-        trainer = self._trainer
+        trainer = self.trainer
         if trainer is None:
             return 0, 1
         return trainer.global_rank, trainer.world_size

@@ -1,0 +1,166 @@
+"""What every lab script shares: its flags, fit-then-test, the results table and file, clean errors."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from pytorch_lightning import LightningDataModule, Trainer, seed_everything
+from pytorch_lightning.utilities.exceptions import MisconfigurationException
+from torch import nn
+
+from lightning_modules.callbacks import NonFiniteLossError
+from lightning_modules.curves import CurvesError, read_metrics, summary_plot
+from lightning_modules.module import SimpleModule
+from lightning_modules.trainer import ACCELERATORS, AcceleratorUnavailableError, make_trainer
+
+
+class LabError(RuntimeError):
+    """A problem the user can fix (missing data, a bad option); reported without a traceback."""
+
+
+#: errors that come from the user's input or machine, not from a bug: one line, exit status 1
+USER_ERRORS: tuple[type[BaseException], ...] = (
+    LabError,
+    AcceleratorUnavailableError,
+    NonFiniteLossError,
+    CurvesError,
+    MisconfigurationException,
+    FileNotFoundError,
+)
+
+
+def lab_parser(description: str, epochs: int, threads: int | None = None, data: bool = False) -> argparse.ArgumentParser:
+    """The flags every lab script takes; ``data`` adds ``--data-dir``, ``--synthetic`` and ``--limit``."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--max-epochs", type=int, default=epochs, help=f"training epochs (book: {epochs})")
+    parser.add_argument("--accelerator", default="auto", choices=ACCELERATORS, help="where to train (default: auto)")
+    parser.add_argument("--devices", default="auto", help="devices to use: a count, a list, or auto")
+    parser.add_argument("--strategy", default="auto", help="Lightning strategy, e.g. ddp for several devices")
+    parser.add_argument("--num-nodes", type=int, default=1, help="machines taking part (with ddp)")
+    parser.add_argument("--log-dir", default="logs", help="where CSV logs, curves and results.json go (default: logs)")
+    parser.add_argument("--seed", type=int, default=0, help="random seed (default: 0, as in the book)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=threads,
+        help="CPU threads for torch (small networks run fastest on one)" + (f"; default {threads}" if threads else ""),
+    )
+    if data:
+        parser.add_argument("--data-dir", default="data", help="where the data set is (or is downloaded to)")
+        parser.add_argument(
+            "--synthetic",
+            action="store_true",
+            help="train on random data of the real shapes (to try the code offline; the figures mean nothing)",
+        )
+        parser.add_argument("--limit", type=int, default=None, help="use only the first N training and test rows")
+    return parser
+
+
+def _devices(value: str) -> int | str | list[int]:
+    if value.isdigit():
+        return int(value)
+    if "," in value:
+        return [int(v) for v in value.split(",") if v]
+    return value
+
+
+def prepare(args: argparse.Namespace) -> None:
+    """Seed everything (as the book does first) and set the thread count."""
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    seed_everything(args.seed, workers=True, verbose=False)
+
+
+def trainer_for(args: argparse.Namespace, lab: str, model_name: str, **kwargs: Any) -> Trainer:
+    """The lab's Trainer from its command-line flags."""
+    return make_trainer(
+        lab,
+        model_name,
+        max_epochs=args.max_epochs,
+        accelerator=args.accelerator,
+        devices=_devices(str(args.devices)),
+        strategy=args.strategy,
+        num_nodes=args.num_nodes,
+        log_dir=args.log_dir,
+        seed=args.seed,
+        **kwargs,
+    )
+
+
+def print_summary(network: nn.Module, input_size: Sequence[int], dtypes: list[torch.dtype] | None = None) -> None:
+    """The network's layers and parameter counts (torchinfo), as the book prints them."""
+    from torchinfo import summary
+
+    print(summary(network, input_size=list(input_size), dtypes=dtypes, col_names=["input_size", "output_size", "num_params"], verbose=0))
+
+
+def fit_and_test(module: SimpleModule, datamodule: LightningDataModule, trainer: Trainer) -> dict[str, Any]:
+    """Train, then test; the test figures with the epoch count and the wall time of ``fit`` alone."""
+    start = time.perf_counter()
+    trainer.fit(module, datamodule=datamodule)
+    fit_seconds = time.perf_counter() - start
+    (test,) = trainer.test(module, datamodule=datamodule, verbose=False)
+    return {
+        **{name: float(value) for name, value in test.items()},
+        "epochs": trainer.current_epoch,
+        "fit_seconds": round(fit_seconds, 3),
+        "log_dir": trainer.logger.log_dir if trainer.logger else None,
+    }
+
+
+def save_curves(run_dir: str | Path, metric: str, ylabel: str, output: str | Path) -> Path:
+    """The book's figure for one run: loss and ``metric`` by epoch, side by side."""
+    import matplotlib.pyplot as plt
+
+    results = read_metrics(run_dir)
+    fig, axes = plt.subplots(1, 2, figsize=(12, 5))
+    summary_plot(results, axes[0], col="loss", ylabel="Loss", fontsize=14)
+    summary_plot(results, axes[1], col=metric, ylabel=ylabel, fontsize=14)
+    fig.tight_layout()
+    output = Path(output)
+    fig.savefig(output, dpi=100)
+    plt.close(fig)
+    return output
+
+
+def write_results(log_dir: str | Path, lab: str, models: dict[str, dict[str, Any]], **extra: Any) -> Path:
+    """Write ``<log_dir>/<lab>/results.json`` atomically (a crash never leaves half a file)."""
+    folder = Path(log_dir) / lab
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "results.json"
+    payload = {"lab": lab, **extra, "models": models}
+    with tempfile.NamedTemporaryFile("w", dir=folder, suffix=".tmp", delete=False) as handle:
+        json.dump(payload, handle, indent=2)
+    os.replace(handle.name, path)
+    return path
+
+
+def results_table(rows: Sequence[tuple[str, str, float, float | None]]) -> str:
+    """A plain-text table of ``(model, figure, ours, book)`` with the difference."""
+    lines = [f"{'model':<20} {'figure':<14} {'ours':>10} {'book':>10} {'diff':>10}"]
+    for model, figure, ours, book in rows:
+        book_text = f"{book:>10.4g}" if book is not None else f"{'-':>10}"
+        diff_text = f"{ours - book:>+10.3g}" if book is not None else ""
+        lines.append(f"{model:<20} {figure:<14} {ours:>10.4g} {book_text} {diff_text}")
+    return "\n".join(lines)
+
+
+def run(main: Callable[[Sequence[str] | None], Any], argv: Sequence[str] | None = None) -> None:
+    """Run a lab's ``main``; a user's mistake ends with one clear line and exit status 1."""
+    try:
+        main(argv)
+    except USER_ERRORS as error:
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        print("interrupted: completed epochs are in the log folder; rerun to start again", file=sys.stderr)
+        sys.exit(130)

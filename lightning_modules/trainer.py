@@ -1,0 +1,105 @@
+"""The Trainer every lab uses: accelerator check, CSV logs, checkpoints, error tracking."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import torch
+from pytorch_lightning import Callback, LightningModule, Trainer
+from pytorch_lightning.callbacks import ModelCheckpoint
+from pytorch_lightning.loggers import CSVLogger
+
+from lightning_modules.callbacks import ErrorTracker
+
+ACCELERATORS = ("auto", "cpu", "cuda", "gpu", "mps")
+
+
+class AcceleratorUnavailableError(RuntimeError):
+    """The accelerator asked for is not on this machine."""
+
+
+def available_accelerators() -> list[str]:
+    """Accelerators this machine can run on, ``cpu`` always among them."""
+    found = ["cpu"]
+    if torch.cuda.is_available():
+        found.append("cuda")
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        found.append("mps")
+    return found
+
+
+def check_accelerator(accelerator: str) -> None:
+    """Fail at once, naming what is available, if ``accelerator`` can't run here."""
+    available = available_accelerators()
+    if accelerator not in ACCELERATORS:
+        raise AcceleratorUnavailableError(
+            f"unknown accelerator {accelerator!r}: choose one of {', '.join(ACCELERATORS)}"
+        )
+    wanted_gpu = accelerator == "gpu" and len(available) == 1
+    if wanted_gpu or (accelerator not in ("auto", "gpu") and accelerator not in available):
+        raise AcceleratorUnavailableError(
+            f"accelerator {accelerator!r} is not available on this machine; "
+            f"available: {', '.join(available)} (or 'auto' to pick the best of them)"
+        )
+
+
+class SeedEachEpoch(Callback):
+    """Reseed torch at the start of every training epoch from (seed, epoch, rank).
+
+    Dropout masks of epoch ``e`` then depend only on the seed and ``e``, so a
+    run resumed from a checkpoint repeats exactly what an uninterrupted run does.
+    """
+
+    def __init__(self, seed: int = 0) -> None:
+        self.seed = seed
+
+    def on_train_epoch_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        torch.manual_seed(self.seed * 1_000_003 + trainer.current_epoch * 1_009 + trainer.global_rank)
+
+
+def default_callbacks(seed: int = 0) -> list[Callback]:
+    """ErrorTracker, a checkpoint of the last epoch, and per-epoch seeding."""
+    return [
+        ErrorTracker(),
+        ModelCheckpoint(save_last=True, save_top_k=0),
+        SeedEachEpoch(seed),
+    ]
+
+
+def make_trainer(
+    lab: str,
+    model_name: str,
+    max_epochs: int,
+    accelerator: str = "auto",
+    devices: int | str = "auto",
+    log_dir: str | Path = "logs",
+    seed: int = 0,
+    deterministic: bool = True,
+    enable_progress_bar: bool | None = None,
+    callbacks: list[Callback] | None = None,
+    **trainer_kwargs: Any,
+) -> Trainer:
+    """A Trainer logging to ``<log_dir>/<lab>/<model_name>/version_N/metrics.csv``.
+
+    ``accelerator`` is one of auto/cpu/cuda/gpu/mps and is checked first. The
+    progress bar shows on interactive terminals unless ``enable_progress_bar``
+    says otherwise. Further keyword arguments go to ``Trainer`` (``strategy``,
+    ``num_nodes``, ``limit_train_batches``...).
+    """
+    check_accelerator(accelerator)
+    if enable_progress_bar is None:
+        enable_progress_bar = sys.stderr.isatty()
+    return Trainer(
+        accelerator=accelerator,
+        devices=devices,
+        max_epochs=max_epochs,
+        deterministic=deterministic,
+        logger=CSVLogger(save_dir=str(Path(log_dir) / lab), name=model_name),
+        callbacks=default_callbacks(seed) + list(callbacks or []),
+        enable_progress_bar=enable_progress_bar,
+        enable_model_summary=False,  # the labs print torchinfo summaries instead
+        num_sanity_val_steps=0,
+        **trainer_kwargs,
+    )
