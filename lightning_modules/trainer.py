@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -50,13 +51,16 @@ class SeedEachEpoch(Callback):
 
     Dropout masks of epoch ``e`` then depend only on the seed and ``e``, so a
     run resumed from a checkpoint repeats exactly what an uninterrupted run does.
+    With ``seed=None`` the seed is the one ``seed_everything`` set (the CLI's
+    ``--seed_everything``).
     """
 
-    def __init__(self, seed: int = 0) -> None:
+    def __init__(self, seed: int | None = None) -> None:
         self.seed = seed
 
     def on_train_epoch_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        torch.manual_seed(self.seed * 1_000_003 + trainer.current_epoch * 1_009 + trainer.global_rank)
+        seed = self.seed if self.seed is not None else int(os.environ.get("PL_GLOBAL_SEED", 0))
+        torch.manual_seed(seed * 1_000_003 + trainer.current_epoch * 1_009 + trainer.global_rank)
 
 
 def default_callbacks(seed: int = 0) -> list[Callback]:

@@ -1,0 +1,76 @@
+"""``islp-lab``: the Trainer CLI (LightningCLI) over any lab's network and data module.
+
+    islp-lab fit --config scripts/configs/hitters.yaml
+    islp-lab fit --config scripts/configs/hitters.yaml --trainer.max_epochs 3 --trainer.accelerator cpu
+    islp-lab test --config scripts/configs/hitters.yaml --ckpt_path logs/hitters/mlp/version_0/checkpoints/last.ckpt
+    islp-lab fit --config scripts/configs/hitters.yaml --print_config > my.yaml
+
+A config names the network (``model.model.class_path``), the task and
+optimizer of :class:`~lightning_modules.module.SimpleModule`, the data module
+(``data.class_path``), and where the CSV logs go (``trainer.logger``).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+
+import torch
+from pytorch_lightning.cli import LightningArgumentParser, LightningCLI
+
+from datamodules.base import InMemoryDataModule
+from lightning_modules.labs import USER_ERRORS
+from lightning_modules.module import SimpleModule
+from lightning_modules.trainer import check_accelerator
+
+#: what ``make_trainer`` gives the lab scripts, as config: the same logs, callbacks and determinism
+TRAINER_DEFAULTS = {
+    "deterministic": True,
+    "num_sanity_val_steps": 0,
+    "enable_model_summary": False,
+    "logger": {"class_path": "pytorch_lightning.loggers.CSVLogger", "init_args": {"save_dir": "logs", "name": "lab"}},
+    "callbacks": [
+        {"class_path": "lightning_modules.callbacks.ErrorTracker"},
+        {"class_path": "pytorch_lightning.callbacks.ModelCheckpoint", "init_args": {"save_last": True, "save_top_k": 0}},
+        {"class_path": "lightning_modules.trainer.SeedEachEpoch"},
+    ],
+}
+
+
+class LabCLI(LightningCLI):
+    """LightningCLI with the project's Trainer defaults, an accelerator check and a thread count."""
+
+    def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
+        parser.add_argument(
+            "--torch_threads", type=int | None, default=None, help="CPU threads for torch (small networks: 1)"
+        )
+        # defaults in the parser (not trainer_defaults) so --print_config shows them and a config can change them
+        parser.set_defaults({f"trainer.{key}": value for key, value in TRAINER_DEFAULTS.items()})
+        parser.set_defaults({"trainer.enable_progress_bar": sys.stderr.isatty()})
+
+    def before_instantiate_classes(self) -> None:
+        config = self.config[self.subcommand] if self.subcommand else self.config
+        accelerator = config.trainer.accelerator
+        if isinstance(accelerator, str):
+            check_accelerator(accelerator)
+        if config.torch_threads:
+            torch.set_num_threads(config.torch_threads)
+
+
+def main(args: Sequence[str] | None = None) -> None:
+    try:
+        LabCLI(
+            SimpleModule,
+            InMemoryDataModule,
+            subclass_mode_data=True,
+            seed_everything_default=0,
+            save_config_kwargs={"overwrite": True},
+            args=args,
+        )
+    except USER_ERRORS as error:
+        print(f"islp-lab: error: {error}", file=sys.stderr)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
