@@ -190,7 +190,7 @@ def bag_of_words(sequences: Sequences, num_columns: int) -> SparseRows:
         shape=(len(sequences), num_columns),
     )
     matrix.sum_duplicates()  # one entry per (row, word), holding its count ...
-    matrix.data[:] = 1.0  # ... which becomes presence
+
     return SparseRows(matrix)
 
 
@@ -499,6 +499,7 @@ class IMDBDataModule(InMemoryDataModule):
             return
         from torchvision.datasets.utils import download_url
 
+        self.data_dir.mkdir(parents=True, exist_ok=True)
         partial = self.data_dir / f"{ARCHIVE}.part"  # never a half-downloaded file under the real name
         try:
             download_url(ARCHIVE_URL, str(self.data_dir), filename=partial.name, md5=CHECKSUMS[ARCHIVE][1])

@@ -18,7 +18,7 @@ from typing import Any, Literal
 import torch
 from pytorch_lightning import LightningModule
 from torch import Tensor, nn
-from torchmetrics import Accuracy, MeanAbsoluteError, MeanMetric, MeanSquaredError, Metric, MetricCollection, R2Score
+from torchmetrics import Accuracy, MeanAbsoluteError, MeanSquaredError, Metric, MetricCollection, R2Score
 
 Task = Literal["regression", "classification", "binary"]
 STAGES = ("train", "valid", "test")
@@ -37,6 +37,30 @@ def build_metric(name: str, task: Task, num_classes: int | None = None) -> Metri
             return regression_metrics[name]()
     raise ValueError(f"unknown metric {name!r} for a {task} task; choose from "
                      f"{['mae', 'mse', 'r2'] if task == 'regression' else ['accuracy']}")
+
+
+class MeanLoss(Metric):
+    """Mean of batch losses weighted by batch rows: the loss over the whole set.
+
+    torchmetrics' ``MeanMetric`` checks every update for NaN, which forces a
+    device sync per step; with that check disabled it drops the weights
+    (torchmetrics 1.9). The loss is watched for NaN by ``ErrorTracker`` instead.
+    """
+
+    full_state_update = False
+
+    def __init__(self) -> None:
+        super().__init__()
+        # float32 states: mps has no float64
+        self.add_state("total", default=torch.tensor(0.0), dist_reduce_fx="sum")
+        self.add_state("rows", default=torch.tensor(0.0), dist_reduce_fx="sum")
+
+    def update(self, loss: Tensor, rows: int) -> None:
+        self.total += loss.detach().float() * rows
+        self.rows += rows
+
+    def compute(self) -> Tensor:
+        return self.total / self.rows
 
 
 class SimpleModule(LightningModule):
@@ -85,11 +109,9 @@ class SimpleModule(LightningModule):
         self.train_metrics = collection.clone()
         self.valid_metrics = collection.clone()
         self.test_metrics = collection.clone()
-        # "disable": no NaN check per step (it would force a device sync);
-        # ErrorTracker checks the loss instead.
-        self.train_loss = MeanMetric(nan_strategy="disable")
-        self.valid_loss = MeanMetric(nan_strategy="disable")
-        self.test_loss = MeanMetric(nan_strategy="disable")
+        self.train_loss = MeanLoss()
+        self.valid_loss = MeanLoss()
+        self.test_loss = MeanLoss()
 
     # -- the book's constructors ---------------------------------------------
     @classmethod
@@ -126,7 +148,7 @@ class SimpleModule(LightningModule):
     def _step(self, stage: str, batch: tuple[Tensor, ...]) -> Tensor:
         loss, _, metric_preds, metric_targets = self._loss_and_metric_inputs(batch)
         # weighted by rows, so the epoch's mean equals the loss over the whole set
-        getattr(self, f"{stage}_loss").update(loss.detach(), weight=metric_targets.shape[0])
+        getattr(self, f"{stage}_loss").update(loss, rows=metric_targets.shape[0])
         getattr(self, f"{stage}_metrics").update(metric_preds.detach(), metric_targets)
         return loss
 
@@ -151,7 +173,7 @@ class SimpleModule(LightningModule):
     # -- once per epoch: compute over the whole set, log, reset ----------------
     def _log_epoch(self, stage: str) -> None:
         suffix = "_epoch" if stage == "train" else ""
-        loss_metric: MeanMetric = getattr(self, f"{stage}_loss")
+        loss_metric: MeanLoss = getattr(self, f"{stage}_loss")
         metrics: MetricCollection = getattr(self, f"{stage}_metrics")
         if loss_metric.update_count == 0:  # nothing ran (e.g. no validation set)
             return

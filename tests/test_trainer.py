@@ -1,0 +1,76 @@
+"""The Trainer factory: accelerator check, NaN stop, logs in their place, same seed same numbers."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+import torch
+from torch import nn
+from torch.utils.data import TensorDataset
+
+from conftest import regression_tensors
+from datamodules.base import SimpleDataModule
+from lightning_modules.callbacks import ErrorTracker, NonFiniteLossError
+from lightning_modules.module import SimpleModule
+from lightning_modules.trainer import AcceleratorUnavailableError, available_accelerators, check_accelerator, make_trainer
+
+
+def small_run(tmp_path, seed: int = 0, epochs: int = 3, network: nn.Module | None = None, **module_kwargs):
+    torch.manual_seed(seed)
+    X, y = regression_tensors(150)
+    datamodule = SimpleDataModule(TensorDataset(X, y), TensorDataset(*regression_tensors(50, seed=1)), validation=0.2, batch_size=16)
+    network = network or nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Dropout(0.3), nn.Linear(8, 1), nn.Flatten(0))
+    module = SimpleModule.regression(network, metrics=["mae"], **module_kwargs)
+    trainer = make_trainer("lab", "net", max_epochs=epochs, accelerator="cpu", log_dir=tmp_path, seed=seed, enable_progress_bar=False)
+    trainer.fit(module, datamodule=datamodule)
+    return trainer
+
+
+def test_unavailable_accelerator_fails_naming_what_is_available(tmp_path):
+    missing = [name for name in ("cuda", "mps") if name not in available_accelerators()]
+    if not missing:
+        pytest.skip("this machine has every accelerator")
+    with pytest.raises(AcceleratorUnavailableError, match=r"available: cpu"):
+        make_trainer("lab", "net", max_epochs=1, accelerator=missing[0], log_dir=tmp_path)
+    assert not (tmp_path / "lab").exists()  # failed before anything was written
+
+
+def test_unknown_accelerator_is_refused():
+    with pytest.raises(AcceleratorUnavailableError, match="unknown accelerator 'tpu'"):
+        check_accelerator("tpu")
+    check_accelerator("cpu")
+    check_accelerator("auto")
+
+
+def test_logs_land_in_lab_model_version_with_book_columns(tmp_path):
+    trainer = small_run(tmp_path)
+    version = tmp_path / "lab" / "net" / "version_0"
+    assert trainer.logger.log_dir == str(version)
+    assert (version / "checkpoints" / "last.ckpt").is_file()
+    columns = set(pd.read_csv(version / "metrics.csv").columns)
+    assert {"epoch", "train_loss_epoch", "train_mae_epoch", "valid_loss", "valid_mae"} <= columns
+    assert any(isinstance(c, ErrorTracker) for c in trainer.callbacks)
+
+
+def test_nan_loss_stops_the_run_naming_the_epoch(tmp_path):
+    class BlowsUpInEpochTwo(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.linear = nn.Linear(4, 1)
+            self.calls = 0
+
+        def forward(self, x):
+            self.calls += 1
+            out = self.linear(x).flatten()
+            return out * float("nan") if self.calls > 16 else out  # 8 training + 2 validation batches per epoch
+
+    with pytest.raises(NonFiniteLossError, match="epoch 1"):
+        small_run(tmp_path, network=BlowsUpInEpochTwo(), epochs=5)
+
+
+def test_same_seed_gives_identical_metrics(tmp_path):
+    first = pd.read_csv(small_run(tmp_path / "a").logger.log_dir + "/metrics.csv")
+    second = pd.read_csv(small_run(tmp_path / "b").logger.log_dir + "/metrics.csv")
+    pd.testing.assert_frame_equal(first, second)
+    third = pd.read_csv(small_run(tmp_path / "c", seed=5).logger.log_dir + "/metrics.csv")
+    assert not first["valid_loss"].dropna().equals(third["valid_loss"].dropna())
