@@ -51,6 +51,7 @@ import torch
 from torch import Tensor
 
 from datamodules.base import InMemoryDataModule, Tensors, TensorBatches
+from datamodules.images import CorruptDataError, DataUnavailableError, SyntheticDataWarning
 
 PAD, START, OOV = 0, 1, 2
 #: the number of reserved indices before the first word
@@ -72,14 +73,6 @@ CACHE_DIR = "imdb_cache"
 CACHE_VERSION = 1
 
 Features = Literal["bag_of_words", "sequence"]
-
-
-class DataUnavailableError(RuntimeError):
-    """No copy of the data set on disk, and it could not be downloaded."""
-
-
-class ChecksumError(RuntimeError):
-    """A data file does not have the checksum it should: corrupt or incomplete."""
 
 
 # -- text ------------------------------------------------------------------------
@@ -190,7 +183,7 @@ def bag_of_words(sequences: Sequences, num_columns: int) -> SparseRows:
         shape=(len(sequences), num_columns),
     )
     matrix.sum_duplicates()  # one entry per (row, word), holding its count ...
-
+    matrix.data[:] = 1.0  # ... which becomes presence
     return SparseRows(matrix)
 
 
@@ -279,11 +272,11 @@ def file_digest(path: Path, algorithm: str) -> str:
 
 
 def verify_checksum(path: Path, name: str | None = None) -> None:
-    """Raise :class:`ChecksumError` unless ``path`` has the known checksum of ``name`` (its own name by default)."""
+    """Raise :class:`CorruptDataError` unless ``path`` has the known checksum of ``name`` (default: its name)."""
     algorithm, expected = CHECKSUMS[name or path.name]
     actual = file_digest(path, algorithm)
     if actual != expected:
-        raise ChecksumError(
+        raise CorruptDataError(
             f"{path} is corrupt or incomplete: its {algorithm} is {actual}, expected {expected}. "
             "Delete it and run again (the archive is downloaded afresh; "
             f"the Keras files come from {KERAS_URL})."
@@ -293,17 +286,26 @@ def verify_checksum(path: Path, name: str | None = None) -> None:
 _REVIEW_FILE = re.compile(r"(?:^|/)aclImdb/(train|test)/(pos|neg)/(\d+)_\d+\.txt$")
 
 
-def _review_files(path: Path) -> Iterator[tuple[str, str]]:
-    """(name, text) of every file under ``path``: an ``aclImdb`` folder or its archive."""
+def _review_files(path: Path) -> Iterator[tuple[str, int, int, str]]:
+    """(split, label, id, text) of each review under ``path``: an ``aclImdb`` folder or its archive.
+
+    Other files (the 'unsup' reviews, URL lists, the vocabulary) are skipped unread.
+    """
     if path.is_dir():
         for file in path.glob("*/*/*.txt"):
-            yield file.relative_to(path.parent).as_posix(), file.read_text(encoding="utf-8")
+            if match := _REVIEW_FILE.search(file.relative_to(path.parent).as_posix()):
+                yield *_parse(match), file.read_text(encoding="utf-8")
         return
     verify_checksum(path, ARCHIVE)
     with tarfile.open(path, "r|gz") as archive:  # one pass, nothing extracted
         for member in archive:
-            if member.isfile() and _REVIEW_FILE.search(member.name):
-                yield member.name, archive.extractfile(member).read().decode("utf-8")
+            if member.isfile() and (match := _REVIEW_FILE.search(member.name)):
+                yield *_parse(match), archive.extractfile(member).read().decode("utf-8")
+
+
+def _parse(match: re.Match[str]) -> tuple[str, int, int]:
+    split, label, number = match.groups()
+    return split, int(label == "pos"), int(number)
 
 
 def read_reviews(path: Path) -> dict[str, tuple[list[str], np.ndarray]]:
@@ -313,15 +315,14 @@ def read_reviews(path: Path) -> dict[str, tuple[list[str], np.ndarray]]:
     folder and its archive give the same order.
     """
     found: dict[str, list[tuple[int, int, str]]] = {"train": [], "test": []}
-    for name, text in _review_files(path):
-        match = _REVIEW_FILE.search(name)
-        if match:  # 'unsup' reviews and other files are left out
-            split, label, number = match.groups()
-            found[split].append((int(label == "pos"), int(number), text))
+    for split, label, number, text in _review_files(path):
+        found[split].append((label, number, text))
     splits = {}
     for split, reviews in found.items():
         if not reviews:
-            raise DataUnavailableError(f"{path} holds no {split} reviews (expected aclImdb/{split}/pos|neg/<id>_<rating>.txt)")
+            raise DataUnavailableError(
+                f"{path} holds no {split} reviews (expected aclImdb/{split}/pos|neg/<id>_<rating>.txt)"
+            )
         reviews.sort()
         order = np.random.RandomState(SHUFFLE_SEED).permutation(len(reviews))
         splits[split] = ([reviews[i][2] for i in order], np.array([reviews[i][0] for i in order], dtype=np.int8))
@@ -342,9 +343,9 @@ def encode_reviews(path: Path, num_words: int) -> EncodedIMDB:
 def encode_keras(data_dir: Path, num_words: int) -> EncodedIMDB:
     """Read the Keras files: reviews stored as word ranks (1 = most frequent).
 
-    As Keras's ``load_data`` does: each review is shuffled (seed 113), gets the
-    start marker, and rank ``r`` becomes index ``r + 3``; ranks that would
-    fall beyond ``num_words + 3`` columns become 2.
+    As Keras's ``load_data`` does: the reviews are shuffled (seed 113), each
+    gets the start marker, and rank ``r`` becomes index ``r + 3``; ranks that
+    would fall beyond ``num_words + 3`` columns become 2.
     """
     reviews, words = data_dir / KERAS_REVIEWS, data_dir / KERAS_WORDS
     verify_checksum(reviews)
@@ -431,7 +432,9 @@ class IMDBDataModule(InMemoryDataModule):
 
     After :meth:`setup`, ``word_index`` maps a word to its index (3 upward),
     ``vocabulary`` lists the words by index, and :meth:`encode` turns texts
-    into features for the network.
+    into features for the network. Bag-of-words splits are held as
+    :class:`SparseRows` (``dm.train_data[0].matrix`` is a CSR matrix, for
+    scikit-learn); the loaders serve dense float32 batches (:class:`DenseBatches`).
     """
 
     def __init__(
@@ -508,7 +511,7 @@ class IMDBDataModule(InMemoryDataModule):
             raise self._unavailable(f"downloading {ARCHIVE_URL} failed: {error}") from None
         except RuntimeError as error:  # torchvision's word for a checksum mismatch
             partial.unlink(missing_ok=True)
-            raise ChecksumError(
+            raise CorruptDataError(
                 f"The archive downloaded from {ARCHIVE_URL} does not have MD5 {CHECKSUMS[ARCHIVE][1]} "
                 f"({error}): a corrupt or incomplete download. It was deleted; run again to retry."
             ) from None
@@ -520,6 +523,7 @@ class IMDBDataModule(InMemoryDataModule):
             warnings.warn(
                 "IMDBDataModule(synthetic=True): these are RANDOM reviews with a planted signal, "
                 "not IMDB. Every accuracy and loss they give is MEANINGLESS.",
+                SyntheticDataWarning,
                 stacklevel=3,
             )
             return synthetic_imdb(self.num_words)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
+from torch import Tensor
 from torchvision import datasets
 from torchvision.datasets.mnist import read_image_file, read_label_file
 
@@ -94,7 +96,7 @@ class MNISTDataModule(ImageDataModule):
         return images, labels
 
 
-def _parse(path: Path, reader):
+def _parse(path: Path, reader: Callable[[str], Tensor]) -> Tensor:
     """Run one of torchvision's IDX readers, turning its failures into an error that names the file."""
     try:
         return reader(str(path))

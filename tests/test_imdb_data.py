@@ -19,12 +19,13 @@ from datamodules.imdb import (
     ARCHIVE,
     ARCHIVE_URL,
     CACHE_ERRORS,
-    ChecksumError,
+    CorruptDataError,
     DataUnavailableError,
     EncodedIMDB,
     IMDBDataModule,
     Sequences,
     SparseRows,
+    SyntheticDataWarning,
     bag_of_words,
     file_digest,
     pad_sequences,
@@ -74,7 +75,9 @@ def write_archive(root: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return archive
 
 
-def features_and_labels(dm: IMDBDataModule, splits: tuple[str, ...] = ("train", "val")) -> tuple[torch.Tensor, torch.Tensor]:
+def features_and_labels(
+    dm: IMDBDataModule, splits: tuple[str, ...] = ("train", "val")
+) -> tuple[torch.Tensor, torch.Tensor]:
     """The chosen splits' features (dense) and labels, stacked."""
     parts = [getattr(dm, f"{split}_data") for split in splits]
     features = [x.to_dense() if isinstance(x, SparseRows) else x for x, _ in parts]
@@ -269,7 +272,7 @@ def test_download_lands_under_the_archive_name(tmp_path: Path, monkeypatch: pyte
 def test_corrupt_archive_is_a_checksum_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     archive = tmp_path / ARCHIVE
     archive.write_bytes(b"not a gzip file")
-    with pytest.raises(ChecksumError, match="Delete it") as caught:
+    with pytest.raises(CorruptDataError, match="Delete it") as caught:
         IMDBDataModule(data_dir=str(tmp_path)).setup()
     assert str(archive) in str(caught.value)
 
@@ -279,7 +282,7 @@ def test_corrupt_archive_is_a_checksum_error(tmp_path: Path, monkeypatch: pytest
 
     monkeypatch.setattr(torchvision.datasets.utils, "download_url", corrupt_download)
     data = tmp_path / "fresh"
-    with pytest.raises(ChecksumError, match="deleted; run again"):
+    with pytest.raises(CorruptDataError, match="deleted; run again"):
         IMDBDataModule(data_dir=str(data)).prepare_data()
     assert list(data.iterdir()) == []
 
@@ -311,7 +314,9 @@ def test_keras_files_keep_the_keras_index_space(tmp_path: Path, monkeypatch: pyt
     dm.setup()
     assert dm.source == "keras"
     assert dm.word_index == {word: rank + 3 for word, rank in KERAS_RANKS.items()}
-    assert rows_of(dm.train_data[0]) == {(0, 1, 4, 8, 9, 9), (0, 0, 1, 4, 8, 10), (0, 1, 6, 8, 9, 11), (0, 1, 7, 10, 10, 5)}
+    assert rows_of(dm.train_data[0]) == {
+        (0, 1, 4, 8, 9, 9), (0, 0, 1, 4, 8, 10), (0, 1, 6, 8, 9, 11), (0, 1, 7, 10, 10, 5)
+    }
     assert rows_of(dm.test_data[0]) == {(0, 0, 0, 1, 4, 9), (0, 0, 1, 8, 10, 11)}
     assert dm.train_data[1].sum() == 2 and dm.train_data[1].dtype == torch.float32
     assert dm.encode("The film was GREAT").tolist() == [[0, 1, 4, 8, 2, 9]]  # 'was' is not in the index
@@ -325,7 +330,7 @@ def test_keras_files_keep_the_keras_index_space(tmp_path: Path, monkeypatch: pyt
 def test_keras_checksum_and_source_preference(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     write_keras(tmp_path, monkeypatch)
     monkeypatch.setitem(imdb.CHECKSUMS, "imdb.npz", ("sha256", "0" * 64))
-    with pytest.raises(ChecksumError, match="imdb.npz is corrupt"):
+    with pytest.raises(CorruptDataError, match="imdb.npz is corrupt"):
         IMDBDataModule(data_dir=str(tmp_path), validation=0).setup()
     write_aclimdb(tmp_path)  # the raw reviews come first
     dm = IMDBDataModule(data_dir=str(tmp_path), validation=0)
@@ -337,7 +342,7 @@ def test_keras_checksum_and_source_preference(tmp_path: Path, monkeypatch: pytes
 @pytest.mark.parametrize("features", ["bag_of_words", "sequence"])
 def test_synthetic_reviews_have_the_real_shapes(tmp_path: Path, features: str):
     dm = IMDBDataModule(data_dir=str(tmp_path), features=features, synthetic=True)
-    with pytest.warns(UserWarning, match="MEANINGLESS"):
+    with pytest.warns(SyntheticDataWarning, match="MEANINGLESS"):
         dm.setup()
     assert dm.synthetic and dm.source == "synthetic"
     assert dm.sizes() == {"train": 23_000, "validation": 2_000, "test": 25_000}
