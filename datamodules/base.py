@@ -20,8 +20,9 @@ from torch import Tensor
 from torch.utils.data import TensorDataset
 
 #: a data set held in memory: a tuple of tensors (features, ..., target) of equal length.
-#: An element may be any object that has ``len()`` and can be indexed by a
-#: ``LongTensor`` of rows (for instance a sparse matrix that densifies a batch).
+#: An element may also be another row store (a sparse matrix, say) that has ``len()``,
+#: can be indexed by a ``LongTensor`` of rows or a slice (giving a smaller store), and
+#: turns into a tensor with ``to_dense()`` when it is served as a batch.
 Tensors = tuple[Any, ...]
 
 Validation = Union[float, int, Literal["test"], TensorDataset, None]
@@ -124,10 +125,11 @@ class TensorBatches:
         contiguous = not self.sampler.shuffle and self.sampler.world_size == 1
         for start in range(0, len(indices), self.batch_size):
             if contiguous:  # a view, no copy
-                yield tuple(t[start : start + self.batch_size] for t in self.tensors)
+                batch = tuple(t[start : start + self.batch_size] for t in self.tensors)
             else:
                 rows = indices[start : start + self.batch_size]
-                yield tuple(t[rows] for t in self.tensors)
+                batch = tuple(t[rows] for t in self.tensors)
+            yield tuple(t if isinstance(t, Tensor) else t.to_dense() for t in batch)
 
 
 def split_validation(

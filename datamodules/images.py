@@ -24,7 +24,6 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 from torchvision.datasets.utils import calculate_md5
-from torchvision.transforms.v2.functional import to_dtype
 
 from datamodules.base import InMemoryDataModule, Tensors
 
@@ -51,7 +50,7 @@ def to_float(images: Tensor) -> Tensor:
     """``uint8`` images to float32 in [0, 1] (the book's ``ToTensor``); other dtypes pass unchanged."""
     if images.dtype != torch.uint8:
         return images
-    return to_dtype(images, dtype=torch.float32, scale=True)
+    return images.float().div_(255)  # the arithmetic of torchvision's ToTensor
 
 
 def verify_checksums(folder: Path, checksums: Mapping[str, str]) -> None:

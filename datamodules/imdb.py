@@ -50,7 +50,7 @@ import scipy.sparse as sp
 import torch
 from torch import Tensor
 
-from datamodules.base import InMemoryDataModule, Tensors, TensorBatches
+from datamodules.base import InMemoryDataModule, Tensors
 from datamodules.images import CorruptDataError, DataUnavailableError, SyntheticDataWarning
 
 PAD, START, OOV = 0, 1, 2
@@ -404,14 +404,6 @@ def synthetic_imdb(num_words: int = 10_000, num_reviews: int = 25_000, seed: int
 
 
 # -- the data module -------------------------------------------------------------
-class DenseBatches(TensorBatches):
-    """Batches whose :class:`SparseRows` are made dense (float32) as they are served."""
-
-    def __iter__(self) -> Iterator[tuple[Any, ...]]:
-        for batch in super().__iter__():
-            yield tuple(t.to_dense() if isinstance(t, SparseRows) else t for t in batch)
-
-
 class IMDBDataModule(InMemoryDataModule):
     """IMDB reviews as binary bag-of-words (``N × (num_words + 3)``, sparse until
     batched) or as the last ``max_length`` token indices, zero pre-padded.
@@ -434,7 +426,7 @@ class IMDBDataModule(InMemoryDataModule):
     ``vocabulary`` lists the words by index, and :meth:`encode` turns texts
     into features for the network. Bag-of-words splits are held as
     :class:`SparseRows` (``dm.train_data[0].matrix`` is a CSR matrix, for
-    scikit-learn); the loaders serve dense float32 batches (:class:`DenseBatches`).
+    scikit-learn); the loaders serve dense float32 batches (the base loader calls ``SparseRows.to_dense`` per batch).
     """
 
     def __init__(
@@ -564,8 +556,3 @@ class IMDBDataModule(InMemoryDataModule):
         features = self._features(encode_texts([texts] if isinstance(texts, str) else texts, self.word_index))
         return features.to_dense() if isinstance(features, SparseRows) else features
 
-    def _batches(self, data: Tensors | None, batch_size: int, train: bool) -> TensorBatches | list:
-        batches = super()._batches(data, batch_size, train)
-        if isinstance(batches, TensorBatches):
-            return DenseBatches(batches.tensors, batches.batch_size, batches.sampler)
-        return batches

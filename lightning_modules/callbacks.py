@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import torch
@@ -48,3 +49,25 @@ class ErrorTracker(Callback):
                 f"the training loss became NaN or infinite in epoch {trainer.current_epoch}: "
                 "try a lower learning rate (--model.lr), standardized inputs, or check the data for NaNs"
             )
+
+
+class EpochProgress(Callback):
+    """One line every tenth of the run, for logs and terminals without a progress bar."""
+
+    def __init__(self, label: str = "") -> None:
+        self.label = label
+        self._start = 0.0
+
+    def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        self._start = time.perf_counter()
+
+    def on_train_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        epoch, total = trainer.current_epoch + 1, trainer.max_epochs
+        every = max(1, (total or 10) // 10)
+        if not trainer.is_global_zero or (epoch % every and epoch != total):
+            return
+        figures = "  ".join(
+            f"{name}={float(value):.4g}" for name, value in sorted(trainer.callback_metrics.items()) if name.startswith("valid_")
+        )
+        label = f"[{self.label}] " if self.label else ""
+        print(f"{label}epoch {epoch}/{total}  {figures}  ({time.perf_counter() - self._start:.1f} s)", flush=True)

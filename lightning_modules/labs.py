@@ -27,6 +27,10 @@ class LabError(RuntimeError):
     """A problem the user can fix (missing data, a bad option); reported without a traceback."""
 
 
+#: exit status of a lab whose data is not available (the chapter run reports it as skipped)
+DATA_UNAVAILABLE_EXIT = 3
+
+
 #: errors that come from the user's input or machine, not from a bug: one line, exit status 1
 USER_ERRORS: tuple[type[BaseException], ...] = (
     LabError,
@@ -114,6 +118,7 @@ def fit_and_test(module: SimpleModule, datamodule: LightningDataModule, trainer:
         "epochs": trainer.current_epoch,
         "fit_seconds": round(fit_seconds, 3),
         "log_dir": trainer.logger.log_dir if trainer.logger else None,
+        "accelerator": type(trainer.accelerator).__name__.replace("Accelerator", "").lower(),
     }
 
 
@@ -132,11 +137,26 @@ def save_curves(run_dir: str | Path, metric: str, ylabel: str, output: str | Pat
     return output
 
 
-def write_results(log_dir: str | Path, lab: str, models: dict[str, dict[str, Any]], **extra: Any) -> Path:
-    """Write ``<log_dir>/<lab>/results.json`` atomically (a crash never leaves half a file)."""
+def write_results(
+    log_dir: str | Path,
+    lab: str,
+    models: dict[str, dict[str, Any]],
+    book: dict[str, float] | None = None,
+    figure: str | None = None,
+    **extra: Any,
+) -> Path:
+    """Write ``<log_dir>/<lab>/results.json`` atomically (a crash never leaves half a file).
+
+    ``book`` gives the book's value of ``figure`` (e.g. ``test_mae``) per model;
+    it is stored beside ours as ``book_<figure>`` for the chapter's report.
+    """
     folder = Path(log_dir) / lab
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "results.json"
+    models = {
+        name: {**figures, **({f"book_{figure}": book[name]} if book and figure and name in book else {})}
+        for name, figures in models.items()
+    }
     payload = {"lab": lab, **extra, "models": models}
     with tempfile.NamedTemporaryFile("w", dir=folder, suffix=".tmp", delete=False) as handle:
         json.dump(payload, handle, indent=2)

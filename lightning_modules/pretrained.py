@@ -34,7 +34,12 @@ class AcceleratorUnavailableError(RuntimeError):
     """The requested accelerator is not available on this machine."""
 
 
-def book_transform() -> v2.Compose:
+_RESIZE = v2.Resize((232, 232), antialias=True)
+_CROP = v2.CenterCrop(224)
+_NORMALIZE = v2.Normalize(IMAGENET_MEAN, IMAGENET_STD)
+
+
+def book_transform(image: Tensor) -> Tensor:
     """The book's preprocessing of one ``uint8`` image ``(3, H, W)`` into a normalized float ``(3, 224, 224)``.
 
     As in the book: ``Resize((232, 232), antialias=True)`` (a square resize,
@@ -42,14 +47,7 @@ def book_transform() -> v2.Compose:
     side and keeps the aspect ratio), ``CenterCrop(224)``, division by 255,
     ImageNet normalization.
     """
-    return v2.Compose(
-        [
-            v2.Resize((232, 232), antialias=True),
-            v2.CenterCrop(224),
-            v2.ToDtype(torch.float32, scale=True),
-            v2.Normalize(IMAGENET_MEAN, IMAGENET_STD),
-        ]
-    )
+    return _NORMALIZE(_CROP(_RESIZE(image)) / 255)
 
 
 def resolve_device(accelerator: str = "auto") -> torch.device:

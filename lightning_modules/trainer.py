@@ -12,7 +12,7 @@ from pytorch_lightning import Callback, LightningModule, Trainer
 from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.loggers import CSVLogger
 
-from lightning_modules.callbacks import ErrorTracker
+from lightning_modules.callbacks import EpochProgress, ErrorTracker
 
 ACCELERATORS = ("auto", "cpu", "cuda", "gpu", "mps")
 
@@ -95,13 +95,16 @@ def make_trainer(
     check_accelerator(accelerator)
     if enable_progress_bar is None:
         enable_progress_bar = sys.stderr.isatty()
+    callbacks = default_callbacks(seed) + list(callbacks or [])
+    if not enable_progress_bar:  # still show progress, one line at a time
+        callbacks.append(EpochProgress(f"{lab}/{model_name}"))
     return Trainer(
         accelerator=accelerator,
         devices=devices,
         max_epochs=max_epochs,
         deterministic=deterministic,
         logger=CSVLogger(save_dir=str(Path(log_dir) / lab), name=model_name),
-        callbacks=default_callbacks(seed) + list(callbacks or []),
+        callbacks=callbacks,
         enable_progress_bar=enable_progress_bar,
         enable_model_summary=False,  # the labs print torchinfo summaries instead
         num_sanity_val_steps=0,

@@ -6,8 +6,11 @@
 
 Each (lab, implementation) runs in a fresh Python process, so start-up, peak
 memory (max RSS) and thread settings don't leak between them. All three use
-the same data, batch size, optimizer, epochs and torch thread count; the
-figures are wall-clock seconds of training (validation each epoch included).
+the same data, batch size, optimizer and epochs; the figures are wall-clock
+seconds of training (validation each epoch included). Threads: ours and the
+loop use the lab scripts' setting (one thread for the small networks); ISLP
+runs as the book runs it, with torch's default (one per core) unless
+``--islp-threads`` says otherwise. The table prints the thread counts used.
 """
 
 from __future__ import annotations
@@ -159,7 +162,7 @@ def run_loop(lab: Lab, epochs: int, log_dir: str) -> tuple[float, float]:
 IMPLEMENTATIONS = {"ours": run_ours, "islp": run_islp, "loop": run_loop}
 
 
-def child(lab_name: str, implementation: str, epochs: int, log_dir: str) -> None:
+def child(lab_name: str, implementation: str, epochs: int, log_dir: str, threads: int) -> None:
     """Run one implementation of one lab and print its figures as JSON (the last line)."""
     import warnings
 
@@ -168,15 +171,16 @@ def child(lab_name: str, implementation: str, epochs: int, log_dir: str) -> None
     warnings.simplefilter("ignore")
     logging.getLogger("pytorch_lightning").setLevel(logging.ERROR)
     lab = LABS[lab_name]
-    torch.set_num_threads(lab.threads)
+    if threads > 0:
+        torch.set_num_threads(threads)
     torch.manual_seed(0)
     fit_seconds, figure = IMPLEMENTATIONS[implementation](lab, epochs, log_dir)
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"fit_seconds": fit_seconds, "figure": figure, "peak_mb": peak_mb}))
+    print(json.dumps({"fit_seconds": fit_seconds, "figure": figure, "peak_mb": peak_mb, "threads": torch.get_num_threads()}))
 
 
-def measure(lab_name: str, implementation: str, epochs: int, log_dir: str) -> dict:
-    command = [sys.executable, __file__, "--child", lab_name, implementation, str(epochs), log_dir]
+def measure(lab_name: str, implementation: str, epochs: int, log_dir: str, threads: int) -> dict:
+    command = [sys.executable, __file__, "--child", lab_name, implementation, str(epochs), log_dir, str(threads)]
     result = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
     if result.returncode != 0:
         return {"error": result.stderr.strip().splitlines()[-1] if result.stderr.strip() else "failed"}
@@ -191,11 +195,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="a few epochs per lab")
     parser.add_argument("--log-dir", default="logs/benchmark", help="where the runs' CSV logs go")
     parser.add_argument("--output", default=None, help="also write the figures as JSON here")
-    parser.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
+    parser.add_argument("--islp-threads", type=int, default=0, help="torch threads for ISLP's run (default: torch's own)")
+    parser.add_argument("--child", nargs=5, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
-        lab_name, implementation, epochs, log_dir = args.child
-        child(lab_name, implementation, int(epochs), log_dir)
+        lab_name, implementation, epochs, log_dir, threads = args.child
+        child(lab_name, implementation, int(epochs), log_dir, int(threads))
         return 0
 
     labs = [name.strip() for name in args.labs.split(",") if name.strip()]
@@ -211,14 +216,22 @@ def main(argv: list[str] | None = None) -> int:
     for lab_name in labs:
         lab = LABS[lab_name]
         epochs = args.epochs or (lab.quick_epochs if args.quick else lab.epochs)
-        rows = {name: measure(lab_name, name, epochs, args.log_dir) for name in implementations}
+        rows = {
+            name: measure(lab_name, name, epochs, args.log_dir, args.islp_threads if name == "islp" else lab.threads)
+            for name in implementations
+        }
         table[lab_name] = {"epochs": epochs, **rows}
         per_epoch = {name: row["fit_seconds"] / epochs for name, row in rows.items() if "fit_seconds" in row}
         cells = "".join(f"{per_epoch[name]:>13.4f}" if name in per_epoch else f"{'failed':>13}" for name in implementations)
         ratio = lambda a, b: f"{per_epoch[a] / per_epoch[b]:>10.2f}x" if a in per_epoch and b in per_epoch else f"{'-':>11}"  # noqa: E731
         memory = f"{rows['ours']['peak_mb']:>9.0f}" if "peak_mb" in rows.get("ours", {}) else f"{'-':>9}"
         figures = " / ".join(f"{rows[name]['figure']:.4g}" if "figure" in rows[name] else "-" for name in implementations)
-        print(f"{lab_name:<12}{epochs:>7}{cells}{ratio('islp', 'ours')}{ratio('ours', 'loop')}{memory}  {lab.metric}: {figures}", flush=True)
+        threads = "/".join(str(rows[name].get("threads", "-")) for name in implementations)
+        print(
+            f"{lab_name:<12}{epochs:>7}{cells}{ratio('islp', 'ours')}{ratio('ours', 'loop')}{memory}"
+            f"  {lab.metric}: {figures}  (threads {threads})",
+            flush=True,
+        )
         for name, row in rows.items():
             if "error" in row:
                 print(f"    {name} failed: {row['error']}")

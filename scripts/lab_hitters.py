@@ -83,7 +83,8 @@ def main(argv: Sequence[str] | None = None) -> dict:
         rows = [(name, "test MAE", figures["test_mae"], BOOK[name]) for name, figures in models.items()]
         print(results_table(rows))
         print("(lasso: the book's run, unscaled features; lasso_scaled: with StandardScaler)")
-        print(f"curves: {figure}\nresults: {write_results(args.log_dir, LAB, models)}")
+        results = write_results(args.log_dir, LAB, models, book=BOOK, figure="test_mae")
+        print(f"curves: {figure}\nresults: {results}")
     return models
 
 

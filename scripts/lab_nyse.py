@@ -64,7 +64,8 @@ def main(argv: Sequence[str] | None = None) -> dict:
             save_curves(models[name]["log_dir"], "r2", "R²", f"{args.log_dir}/{LAB}/{name}_curves.png")
         rows = [(name, "test R²", figures["test_r2"], BOOK[name]) for name, figures in models.items()]
         print(results_table(rows))
-        print(f"curves: {args.log_dir}/{LAB}/*_curves.png\nresults: {write_results(args.log_dir, LAB, models)}")
+        results = write_results(args.log_dir, LAB, models, book=BOOK, figure="test_r2")
+        print(f"curves: {args.log_dir}/{LAB}/*_curves.png\nresults: {results}")
     return models
 
 

@@ -82,7 +82,7 @@ def run(args: argparse.Namespace) -> Path:
 
     # read each image, resize, crop, scale to [0, 1] and normalize, as the book does
     folder = args.images or book_images_dir()
-    images, skipped = load_images(folder, transform=book_transform())
+    images, skipped = load_images(folder, transform=book_transform)
     for name, reason in skipped.items():
         print(f"skipped {name}: {reason}")
 

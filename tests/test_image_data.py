@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import pickle
+import re
 import struct
 import urllib.error
 import urllib.request
@@ -218,18 +219,18 @@ def test_cifar_checksum_error_names_the_corrupt_file(cifar_root: Path, monkeypat
         monkeypatch.setitem(cifar100.CHECKSUMS, name, md5(folder / name))
     CIFAR100DataModule(data_dir=str(cifar_root)).setup()
     (folder / "meta").write_bytes((folder / "meta").read_bytes()[:-10])
-    with pytest.raises(CorruptDataError, match=f"checksum mismatch for {folder / 'meta'}"):
+    with pytest.raises(CorruptDataError, match=re.escape(f"checksum mismatch for {folder / 'meta'}")):
         CIFAR100DataModule(data_dir=str(cifar_root)).setup()
 
 
 def test_truncated_files_give_a_clear_error_naming_them(mnist_root: Path, cifar_root: Path) -> None:
     images = mnist_root / "MNIST" / "raw" / "train-images-idx3-ubyte"
     images.write_bytes(images.read_bytes()[:5000])
-    with pytest.raises(CorruptDataError, match=f"cannot read {images} as an IDX file"):
+    with pytest.raises(CorruptDataError, match=re.escape(f"cannot read {images} as an IDX file")):
         MNISTDataModule(data_dir=str(mnist_root), verify=False).setup()
     train = cifar_root / "cifar-100-python" / "train"
     train.write_bytes(train.read_bytes()[:1000])
-    with pytest.raises(CorruptDataError, match=f"cannot read {train} and .*meta as CIFAR100 pickles"):
+    with pytest.raises(CorruptDataError, match=re.escape(f"cannot read {train} and ") + ".*meta as CIFAR100 pickles"):
         CIFAR100DataModule(data_dir=str(cifar_root), verify=False).setup()
 
 
@@ -364,7 +365,6 @@ def test_augmentation_in_the_trainer_touches_training_batches_only(cifar_root: P
     dm = CIFAR100DataModule(data_dir=str(cifar_root), verify=False, augment=True, batch_size=48, validation=0.2)
     model = Recorder(3072, 100)
     quiet_trainer(epochs=1).fit(model, datamodule=dm)
-    assert not torch.equal(model.train_batches[0], dm.float_images("train"))  # unshuffled order differs too, so:
     train_sorted = sorted(model.train_batches[0].flatten(1).tolist())
     assert train_sorted != sorted(dm.float_images("train").flatten(1).tolist())
     assert torch.equal(model.val_batches[0], dm.float_images("validation"))
