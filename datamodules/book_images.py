@@ -56,5 +56,7 @@ def load_images(
             continue
         images[path.name] = image if transform is None else transform(image)
     if not images:
-        raise DataUnavailableError(f"no readable image in {folder} (skipped: {', '.join(skipped)}); use {READABLE} files")
+        raise DataUnavailableError(
+            f"no readable image in {folder} (skipped: {', '.join(skipped)}); use {READABLE} files"
+        )
     return images, skipped

@@ -45,6 +45,9 @@ class CIFAR100DataModule(ImageDataModule):
         augment: random crop (zero padding 4) and horizontal flip of each training image, drawn
             per image from ``seed`` and the epoch; validation and test batches are never augmented.
             Not in the book (off by default).
+
+    ``classes`` holds the 100 fine label names from ``meta`` once :meth:`setup` has read it
+    (``class_00`` ... ``class_99`` for synthetic data).
     """
 
     name = "CIFAR100"

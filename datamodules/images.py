@@ -37,7 +37,7 @@ class CorruptDataError(RuntimeError):
 
 
 class SyntheticDataWarning(UserWarning):
-    """Raised when a data module serves synthetic data instead of the real set."""
+    """Issued when a data module serves synthetic data instead of the real set."""
 
 
 def seeded_generator(*keys: Any) -> torch.Generator:
@@ -47,7 +47,11 @@ def seeded_generator(*keys: Any) -> torch.Generator:
 
 
 def to_float(images: Tensor) -> Tensor:
-    """``uint8`` images to float32 in [0, 1] (the book's ``ToTensor``); other dtypes pass unchanged."""
+    """``uint8`` images to float32 in [0, 1] (the book's ``ToTensor``); other dtypes pass unchanged.
+
+    On CUDA torch divides by a scalar through its reciprocal, so a value may
+    differ from the CPU's in the last bit (1 in 2**24).
+    """
     if images.dtype != torch.uint8:
         return images
     return images.float().div_(255)  # the arithmetic of torchvision's ToTensor
@@ -145,7 +149,9 @@ def synthetic_images(
     return images.view(num_images, channels, height, width), labels
 
 
-def check_images(path: Path | Sequence[Path], images: Tensor, labels: Tensor, shape: tuple[int, ...], num_classes: int) -> None:
+def check_images(
+    path: Path | Sequence[Path], images: Tensor, labels: Tensor, shape: tuple[int, ...], num_classes: int
+) -> None:
     """Raise :class:`CorruptDataError` if parsed images and labels do not fit together or the data set."""
     where = path if isinstance(path, Path) else " / ".join(str(p) for p in path)
     if images.dtype != torch.uint8 or tuple(images.shape[1:]) != shape:

@@ -36,6 +36,8 @@ class MNISTDataModule(ImageDataModule):
         eval_batch_size: rows per validation/test batch (default ``batch_size``).
         verify: check the md5 of the four raw IDX files; ``False`` reads files in the IDX
             format that are not the originals (a subset of your own, test files).
+
+    ``classes`` holds torchvision's digit names (``"0 - zero"`` ...), for real and synthetic data.
     """
 
     name = "MNIST"

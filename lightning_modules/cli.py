@@ -31,7 +31,10 @@ TRAINER_DEFAULTS = {
     "logger": {"class_path": "pytorch_lightning.loggers.CSVLogger", "init_args": {"save_dir": "logs", "name": "lab"}},
     "callbacks": [
         {"class_path": "lightning_modules.callbacks.ErrorTracker"},
-        {"class_path": "pytorch_lightning.callbacks.ModelCheckpoint", "init_args": {"save_last": True, "save_top_k": 0}},
+        {
+            "class_path": "pytorch_lightning.callbacks.ModelCheckpoint",
+            "init_args": {"filename": "last", "save_top_k": 1, "enable_version_counter": False},
+        },
         {"class_path": "lightning_modules.trainer.SeedEachEpoch"},
     ],
 }

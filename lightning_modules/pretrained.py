@@ -27,7 +27,7 @@ TopK = list[dict[str, float | str]]
 
 
 class WeightsUnavailableError(RuntimeError):
-    """The pretrained weights are not on this machine and could not be downloaded (the message says where to put them)."""
+    """The pretrained weights are missing or unreadable (the message says where to put them)."""
 
 
 class AcceleratorUnavailableError(RuntimeError):

@@ -63,13 +63,14 @@ class SeedEachEpoch(Callback):
         torch.manual_seed(seed * 1_000_003 + trainer.current_epoch * 1_009 + trainer.global_rank)
 
 
-def default_callbacks(seed: int = 0) -> list[Callback]:
+def last_epoch_checkpoint() -> ModelCheckpoint:
+    """``checkpoints/last.ckpt``, rewritten (atomically) after every epoch: what ``--ckpt_path last`` resumes."""
+    return ModelCheckpoint(filename="last", save_top_k=1, enable_version_counter=False)
+
+
+def default_callbacks(seed: int | None = None) -> list[Callback]:
     """ErrorTracker, a checkpoint of the last epoch, and per-epoch seeding."""
-    return [
-        ErrorTracker(),
-        ModelCheckpoint(save_last=True, save_top_k=0),
-        SeedEachEpoch(seed),
-    ]
+    return [ErrorTracker(), last_epoch_checkpoint(), SeedEachEpoch(seed)]
 
 
 def make_trainer(
