@@ -28,6 +28,18 @@ Tensors = tuple[Any, ...]
 Validation = Union[float, int, Literal["test"], TensorDataset, None]
 
 
+class DataUnavailableError(RuntimeError):
+    """The data files are missing and could not be downloaded (the message says what to do)."""
+
+
+class CorruptDataError(RuntimeError):
+    """A data file fails its checksum or cannot be parsed (the message names the file)."""
+
+
+class SyntheticDataWarning(UserWarning):
+    """Issued when a data module serves synthetic data instead of the real set."""
+
+
 @dataclass
 class DesignArrays:
     """A lab's design matrices and targets in float64, as scikit-learn baselines use them."""

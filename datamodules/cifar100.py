@@ -10,8 +10,8 @@ import numpy as np
 import torch
 from torchvision import datasets
 
-from datamodules.base import Tensors
-from datamodules.images import CorruptDataError, ImageDataModule, check_images, random_crop_flip, seeded_generator
+from datamodules.base import CorruptDataError, Tensors
+from datamodules.images import ImageDataModule, check_images, random_crop_flip, seeded_generator
 
 #: md5 of the three files of ``cifar-100-python/``, as torchvision lists them
 CHECKSUMS = {

@@ -25,19 +25,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from torchvision.datasets.utils import calculate_md5
 
-from datamodules.base import InMemoryDataModule, Tensors
-
-
-class DataUnavailableError(RuntimeError):
-    """The data files are missing and could not be downloaded (the message says what to do)."""
-
-
-class CorruptDataError(RuntimeError):
-    """A data file fails its checksum or cannot be parsed (the message names the file)."""
-
-
-class SyntheticDataWarning(UserWarning):
-    """Issued when a data module serves synthetic data instead of the real set."""
+from datamodules.base import CorruptDataError, DataUnavailableError, InMemoryDataModule, SyntheticDataWarning, Tensors
 
 
 def seeded_generator(*keys: Any) -> torch.Generator:

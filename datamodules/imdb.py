@@ -50,8 +50,7 @@ import scipy.sparse as sp
 import torch
 from torch import Tensor
 
-from datamodules.base import InMemoryDataModule, Tensors
-from datamodules.images import CorruptDataError, DataUnavailableError, SyntheticDataWarning
+from datamodules.base import CorruptDataError, DataUnavailableError, InMemoryDataModule, SyntheticDataWarning, Tensors
 
 PAD, START, OOV = 0, 1, 2
 #: the number of reserved indices before the first word

@@ -9,8 +9,8 @@ from torch import Tensor
 from torchvision import datasets
 from torchvision.datasets.mnist import read_image_file, read_label_file
 
-from datamodules.base import Tensors
-from datamodules.images import CorruptDataError, ImageDataModule, check_images
+from datamodules.base import CorruptDataError, Tensors
+from datamodules.images import ImageDataModule, check_images
 
 #: md5 of the uncompressed IDX files (torchvision checks only the .gz archives it downloads)
 RAW_MD5 = {

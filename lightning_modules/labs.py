@@ -17,6 +17,7 @@ from pytorch_lightning import LightningDataModule, Trainer, seed_everything
 from pytorch_lightning.utilities.exceptions import MisconfigurationException
 from torch import nn
 
+from datamodules.base import CorruptDataError, DataUnavailableError
 from lightning_modules.callbacks import NonFiniteLossError
 from lightning_modules.curves import CurvesError, read_metrics, summary_plot
 from lightning_modules.module import SimpleModule
@@ -34,6 +35,7 @@ DATA_UNAVAILABLE_EXIT = 3
 #: errors that come from the user's input or machine, not from a bug: one line, exit status 1
 USER_ERRORS: tuple[type[BaseException], ...] = (
     LabError,
+    CorruptDataError,
     AcceleratorUnavailableError,
     NonFiniteLossError,
     CurvesError,
@@ -137,6 +139,16 @@ def save_curves(run_dir: str | Path, metric: str, ylabel: str, output: str | Pat
     return output
 
 
+def write_json(path: str | Path, payload: dict[str, Any]) -> Path:
+    """Write JSON through a temporary file and a rename: readers never see half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile("w", dir=path.parent, suffix=".tmp", delete=False) as handle:
+        json.dump(payload, handle, indent=2)
+    os.replace(handle.name, path)
+    return path
+
+
 def write_results(
     log_dir: str | Path,
     lab: str,
@@ -150,18 +162,11 @@ def write_results(
     ``book`` gives the book's value of ``figure`` (e.g. ``test_mae``) per model;
     it is stored beside ours as ``book_<figure>`` for the chapter's report.
     """
-    folder = Path(log_dir) / lab
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / "results.json"
     models = {
         name: {**figures, **({f"book_{figure}": book[name]} if book and figure and name in book else {})}
         for name, figures in models.items()
     }
-    payload = {"lab": lab, **extra, "models": models}
-    with tempfile.NamedTemporaryFile("w", dir=folder, suffix=".tmp", delete=False) as handle:
-        json.dump(payload, handle, indent=2)
-    os.replace(handle.name, path)
-    return path
+    return write_json(Path(log_dir) / lab / "results.json", {"lab": lab, **extra, "models": models})
 
 
 def results_table(rows: Sequence[tuple[str, str, float, float | None]]) -> str:
@@ -175,9 +180,13 @@ def results_table(rows: Sequence[tuple[str, str, float, float | None]]) -> str:
 
 
 def run(main: Callable[[Sequence[str] | None], Any], argv: Sequence[str] | None = None) -> None:
-    """Run a lab's ``main``; a user's mistake ends with one clear line and exit status 1."""
+    """Run a lab's ``main``; a user's mistake ends with one clear line and exit status 1
+    (3 when the lab's data or weights are not available, which the chapter run reports as skipped)."""
     try:
         main(argv)
+    except DataUnavailableError as error:
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(DATA_UNAVAILABLE_EXIT)
     except USER_ERRORS as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(1)

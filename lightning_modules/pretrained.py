@@ -18,6 +18,9 @@ from torch import Tensor, nn
 from torchvision.models import ResNet50_Weights, resnet50
 from torchvision.transforms import v2
 
+from datamodules.base import DataUnavailableError
+from lightning_modules.trainer import available_accelerators, check_accelerator
+
 #: the ImageNet channel means and standard deviations the book normalizes with
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -26,12 +29,8 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 TopK = list[dict[str, float | str]]
 
 
-class WeightsUnavailableError(RuntimeError):
+class WeightsUnavailableError(DataUnavailableError):
     """The pretrained weights are missing or unreadable (the message says where to put them)."""
-
-
-class AcceleratorUnavailableError(RuntimeError):
-    """The requested accelerator is not available on this machine."""
 
 
 _RESIZE = v2.Resize((232, 232), antialias=True)
@@ -52,20 +51,11 @@ def book_transform(image: Tensor) -> Tensor:
 
 def resolve_device(accelerator: str = "auto") -> torch.device:
     """``auto`` (cuda, else mps, else cpu), ``cpu``, ``cuda`` or ``mps``; a clear error if it is not there."""
-    cuda, mps = torch.cuda.is_available(), torch.backends.mps.is_available()
-    if accelerator == "auto":
-        return torch.device("cuda" if cuda else "mps" if mps else "cpu")
-    if accelerator == "cpu":
-        return torch.device("cpu")
-    if accelerator == "cuda":
-        if not cuda:
-            raise AcceleratorUnavailableError("accelerator 'cuda' requested, but torch sees no CUDA GPU here")
-        return torch.device("cuda")
-    if accelerator == "mps":
-        if not mps:
-            raise AcceleratorUnavailableError("accelerator 'mps' requested, but torch sees no Apple MPS device here")
-        return torch.device("mps")
-    raise AcceleratorUnavailableError(f"unknown accelerator {accelerator!r}: use auto, cpu, cuda or mps")
+    check_accelerator(accelerator)
+    if accelerator in ("auto", "gpu"):
+        available = available_accelerators()
+        return torch.device("cuda" if "cuda" in available else "mps" if "mps" in available else "cpu")
+    return torch.device(accelerator)
 
 
 def weights_name(weights: ResNet50_Weights | None) -> str:

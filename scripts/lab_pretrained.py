@@ -14,23 +14,16 @@ The weights (about 100 MB) are downloaded once into ``torch.hub.get_dir()``;
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import sys
-import tempfile
 import warnings
 from pathlib import Path
-from typing import Any
 
 from pytorch_lightning import seed_everything
 from torchvision.models import ResNet50_Weights
 
 from datamodules.book_images import book_images_dir, load_images
-from datamodules.images import DataUnavailableError
+from lightning_modules.labs import run, write_json
 from lightning_modules.pretrained import (
-    AcceleratorUnavailableError,
     TopK,
-    WeightsUnavailableError,
     book_transform,
     classify_images,
     resolve_device,
@@ -65,15 +58,7 @@ def format_table(results: dict[str, TopK]) -> str:
     return "\n".join(lines)
 
 
-def write_json_atomically(path: Path, payload: dict[str, Any]) -> None:
-    """Write to a temporary file beside ``path``, then rename: readers never see half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile("w", dir=path.parent, suffix=".tmp", delete=False) as handle:
-        json.dump(payload, handle, indent=2)
-    os.replace(handle.name, path)
-
-
-def run(args: argparse.Namespace) -> Path:
+def classify(args: argparse.Namespace) -> Path:
     seed_everything(args.seed, workers=True)
     device = resolve_device(args.accelerator)
     weights = WEIGHTS[args.weights]
@@ -91,20 +76,16 @@ def run(args: argparse.Namespace) -> Path:
     print(format_table(results))
 
     out = args.log_dir / "pretrained" / "results.json"
-    write_json_atomically(
+    write_json(
         out, {"lab": "pretrained", "weights": weights_name(weights), "images": results, "skipped": skipped}
     )
     print(f"wrote {out}")
     return out
 
 
-def main(argv: list[str] | None = None) -> None:
-    args = parse_args(argv)
-    try:
-        run(args)
-    except (DataUnavailableError, WeightsUnavailableError, AcceleratorUnavailableError, OSError) as error:
-        sys.exit(f"error: {error}")
+def main(argv: list[str] | None = None) -> Path:
+    return classify(parse_args(argv))
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

@@ -21,13 +21,8 @@ from torchvision import datasets
 
 from datamodules import cifar100, mnist
 from datamodules.cifar100 import CIFAR100DataModule
-from datamodules.images import (
-    CorruptDataError,
-    DataUnavailableError,
-    SyntheticDataWarning,
-    random_crop_flip,
-    seeded_generator,
-)
+from datamodules.base import CorruptDataError, DataUnavailableError, SyntheticDataWarning
+from datamodules.images import random_crop_flip, seeded_generator
 from datamodules.mnist import MNISTDataModule
 
 MNIST_TRAIN, MNIST_TEST = 100, 30

@@ -140,7 +140,7 @@ def test_hand_encoding_truncation_and_pre_padding(acl_dir: Path):
 
 @pytest.mark.parametrize("num_words", [10_000, 4])
 def test_bag_of_words_is_binary_sparse_and_batches_dense(acl_dir: Path, num_words: int):
-    dm = IMDBDataModule(data_dir=str(acl_dir), num_words=num_words, validation=4, batch_size=3)
+    dm = IMDBDataModule(data_dir=str(acl_dir), num_words=num_words, validation=4, batch_size=3, eval_batch_size=3)
     dm.setup()
     x_train = dm.train_data[0]
     assert isinstance(x_train, SparseRows) and sp.issparse(x_train.matrix)
