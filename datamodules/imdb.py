@@ -420,6 +420,8 @@ class IMDBDataModule(InMemoryDataModule):
         seed: seed of the validation split and of the shuffling.
         limit: keep only the first reviews of each split, for a quick trial.
         eval_batch_size: validation and test batch size (default ``batch_size``).
+        predict_texts: reviews of your own for ``predict`` to score (encoded with the
+            vocabulary of the data); when not given, ``predict`` runs on the test set.
 
     After :meth:`setup`, ``word_index`` maps a word to its index (3 upward),
     ``vocabulary`` lists the words by index, and :meth:`encode` turns texts
@@ -440,6 +442,7 @@ class IMDBDataModule(InMemoryDataModule):
         seed: int = 0,
         limit: int | None = None,
         eval_batch_size: int | None = None,
+        predict_texts: list[str] | None = None,
     ) -> None:
         super().__init__(
             batch_size=batch_size, validation=validation, eval_batch_size=eval_batch_size, seed=seed, limit=limit
@@ -453,6 +456,9 @@ class IMDBDataModule(InMemoryDataModule):
         self.num_words = num_words
         self.max_length = max_length
         self.synthetic = synthetic
+        if predict_texts is not None and (isinstance(predict_texts, str) or not predict_texts):
+            raise ValueError("predict_texts must be a non-empty list of reviews, e.g. ['a wonderful film']")
+        self.predict_texts = predict_texts
         self.source: str | None = None
         self.word_index: dict[str, int] | None = None
         self.vocabulary: list[str] | None = None
@@ -547,6 +553,12 @@ class IMDBDataModule(InMemoryDataModule):
             (self._features(sequences), torch.from_numpy(labels.astype(np.float32)))
             for sequences, labels in ((encoded.train, encoded.train_labels), (encoded.test, encoded.test_labels))
         )
+
+    def predict_dataloader(self) -> Any:
+        """``predict_texts`` encoded as the network takes them, else the test set."""
+        if self.predict_texts is None:
+            return super().predict_dataloader()
+        return self._batches((self.encode(self.predict_texts),), self.eval_batch_size, train=False)
 
     def encode(self, texts: str | Sequence[str]) -> Tensor:
         """Features of your own reviews, as the network takes them (same tokenizer and vocabulary)."""

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import time
+from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import torch
 from pytorch_lightning import Callback, LightningModule, Trainer
 
@@ -71,3 +74,64 @@ class EpochProgress(Callback):
         )
         label = f"[{self.label}] " if self.label else ""
         print(f"{label}epoch {epoch}/{total}  {figures}  ({time.perf_counter() - self._start:.1f} s)", flush=True)
+
+
+class ResumableCSVLog(Callback):
+    """Keeps ``metrics.csv`` whole across a kill and a resume: every completed epoch exactly once.
+
+    Lightning saves the end-of-epoch checkpoint *before* it hands that epoch's
+    training figures to the logger, so a run killed in between would resume
+    after an epoch whose row never reached the file. So the checkpoint carries
+    the epoch's logged figures, and on resume this callback keeps the rows of
+    the epochs the checkpoint covers (no test rows) and adds the checkpointed
+    epoch's rows if they are missing. (It needs a logger that keeps the file
+    when it reopens a version: :class:`~lightning_modules.trainer.ResumableCSVLogger`.)
+    """
+
+    STATE_KEY = "islp_last_epoch_rows"
+
+    def __init__(self) -> None:
+        self._restored: dict[str, Any] | None = None
+
+    def on_save_checkpoint(self, trainer: Trainer, pl_module: LightningModule, checkpoint: dict[str, Any]) -> None:
+        figures = {
+            name: float(value)
+            for name, value in trainer.logged_metrics.items()
+            if name.startswith(("train_", "valid_")) and value.numel() == 1
+        }
+        checkpoint[self.STATE_KEY] = {"epoch": trainer.current_epoch, "step": trainer.global_step - 1, "figures": figures}
+
+    def on_load_checkpoint(self, trainer: Trainer, pl_module: LightningModule, checkpoint: dict[str, Any]) -> None:
+        self._restored = checkpoint.get(self.STATE_KEY)
+
+    def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        restored, self._restored = self._restored, None
+        writer = trainer.logger.experiment if trainer.logger is not None and trainer.is_global_zero else None
+        if restored is None or not hasattr(writer, "metrics_file_path"):
+            return
+        csv = Path(writer.metrics_file_path)
+        previous = (
+            pd.read_csv(csv, float_precision="round_trip")
+            if csv.is_file() and csv.stat().st_size
+            else pd.DataFrame(columns=["epoch", "step"])
+        )
+        rows = completed_rows(previous, **restored)
+        columns = sorted(rows.columns)  # Lightning's writer keeps its columns sorted too
+        temporary = csv.with_suffix(".csv.tmp")
+        rows[columns].to_csv(temporary, index=False)
+        os.replace(temporary, csv)
+        writer.metrics_keys = columns  # its next rows append under the same header
+
+
+def completed_rows(frame: pd.DataFrame, epoch: int, step: int, figures: dict[str, float]) -> pd.DataFrame:
+    """Rows of epochs up to ``epoch`` (no test rows), with the training/validation rows of ``epoch`` present."""
+    frame = frame[frame["epoch"] <= epoch]
+    frame = frame[frame.filter(like="test_").isna().all(axis=1)]
+    for stage in ("train_", "valid_"):
+        stage_figures = {k: v for k, v in figures.items() if k.startswith(stage)}
+        columns = [c for c in frame.columns if c.startswith(stage)]
+        has_row = bool(columns) and frame.loc[frame["epoch"] == epoch, columns].notna().any(axis=1).any()
+        if stage_figures and not has_row:
+            frame = pd.concat([frame, pd.DataFrame([{"epoch": epoch, "step": step, **stage_figures}])], ignore_index=True)
+    frame = frame.dropna(axis=1, how="all").astype({"epoch": int, "step": int})
+    return frame.sort_values(["epoch", "step"], kind="stable").reset_index(drop=True)

@@ -4,6 +4,7 @@
     islp-lab fit --config scripts/configs/hitters.yaml --trainer.max_epochs 3 --trainer.accelerator cpu
     islp-lab test --config scripts/configs/hitters.yaml --ckpt_path logs/hitters/mlp/version_0/checkpoints/last.ckpt
     islp-lab fit --config scripts/configs/hitters.yaml --print_config > my.yaml
+    islp-lab fit --config scripts/configs/hitters.yaml --ckpt_path last     # continue an interrupted run
 
 A config names the network (``model.model.class_path``), the task and
 optimizer of :class:`~lightning_modules.module.SimpleModule`, the data module
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 from pytorch_lightning.cli import LightningArgumentParser, LightningCLI
@@ -21,14 +23,14 @@ from pytorch_lightning.cli import LightningArgumentParser, LightningCLI
 from datamodules.base import InMemoryDataModule
 from lightning_modules.labs import USER_ERRORS
 from lightning_modules.module import SimpleModule
-from lightning_modules.trainer import check_accelerator
+from lightning_modules.trainer import check_accelerator, latest_version
 
 #: what ``make_trainer`` gives the lab scripts, as config: the same logs, callbacks and determinism
 TRAINER_DEFAULTS = {
     "deterministic": True,
     "num_sanity_val_steps": 0,
     "enable_model_summary": False,
-    "logger": {"class_path": "pytorch_lightning.loggers.CSVLogger", "init_args": {"save_dir": "logs", "name": "lab"}},
+    "logger": {"class_path": "lightning_modules.trainer.ResumableCSVLogger", "init_args": {"save_dir": "logs", "name": "lab"}},
     "callbacks": [
         {"class_path": "lightning_modules.callbacks.ErrorTracker"},
         {
@@ -36,6 +38,7 @@ TRAINER_DEFAULTS = {
             "init_args": {"filename": "last", "save_top_k": 1, "enable_version_counter": False},
         },
         {"class_path": "lightning_modules.trainer.SeedEachEpoch"},
+        {"class_path": "lightning_modules.callbacks.ResumableCSVLog"},
     ],
 }
 
@@ -58,6 +61,16 @@ class LabCLI(LightningCLI):
             check_accelerator(accelerator)
         if config.torch_threads:
             torch.set_num_threads(config.torch_threads)
+        if self.subcommand == "fit" and config.get("ckpt_path") == "last":
+            self._reopen_latest_version(config.trainer.logger)
+
+    @staticmethod
+    def _reopen_latest_version(logger: Any) -> None:
+        """``fit --ckpt_path last`` continues the latest run: log into its version, resume its ``last.ckpt``."""
+        init_args = getattr(logger, "init_args", None)
+        if init_args is None or init_args.get("version") is not None or "save_dir" not in init_args:
+            return
+        init_args.version = latest_version(init_args.save_dir, init_args.get("name") or "lightning_logs")
 
 
 def main(args: Sequence[str] | None = None) -> None:

@@ -36,7 +36,7 @@ def read_metrics(path: str | Path) -> pd.DataFrame:
     """
     csv = metrics_csv(path)
     try:
-        raw = pd.read_csv(csv)
+        raw = pd.read_csv(csv, float_precision="round_trip")
     except pd.errors.EmptyDataError:
         raise CurvesError(f"{csv} is empty: the run logged nothing (did it finish an epoch?)") from None
     if raw.empty or "epoch" not in raw.columns:

@@ -55,6 +55,9 @@ def lab_parser(description: str, epochs: int, threads: int | None = None, data: 
     parser.add_argument("--log-dir", default="logs", help="where CSV logs, curves and results.json go (default: logs)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default: 0, as in the book)")
     parser.add_argument(
+        "--resume", action="store_true", help="continue the latest run from its last completed epoch (same log version)"
+    )
+    parser.add_argument(
         "--threads",
         type=int,
         default=threads,
@@ -98,6 +101,7 @@ def trainer_for(args: argparse.Namespace, lab: str, model_name: str, **kwargs: A
         num_nodes=args.num_nodes,
         log_dir=args.log_dir,
         seed=args.seed,
+        resume=args.resume,
         **kwargs,
     )
 
@@ -110,9 +114,14 @@ def print_summary(network: nn.Module, input_size: Sequence[int], dtypes: list[to
 
 
 def fit_and_test(module: SimpleModule, datamodule: LightningDataModule, trainer: Trainer) -> dict[str, Any]:
-    """Train, then test; the test figures with the epoch count and the wall time of ``fit`` alone."""
+    """Train, then test; the test figures with the epoch count and the wall time of ``fit`` alone.
+
+    A trainer made with ``resume`` logs into an existing version: if that run
+    left a ``checkpoints/last.ckpt``, training continues from it.
+    """
+    last = Path(trainer.logger.log_dir) / "checkpoints" / "last.ckpt" if trainer.logger else None
     start = time.perf_counter()
-    trainer.fit(module, datamodule=datamodule)
+    trainer.fit(module, datamodule=datamodule, ckpt_path=str(last) if last and last.is_file() else None)
     fit_seconds = time.perf_counter() - start
     (test,) = trainer.test(module, datamodule=datamodule, verbose=False)
     return {

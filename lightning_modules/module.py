@@ -177,12 +177,10 @@ class SimpleModule(LightningModule):
         metrics: MetricCollection = getattr(self, f"{stage}_metrics")
         if loss_metric.update_count == 0:  # nothing ran (e.g. no validation set)
             return
-        # compute() synchronises across processes, so no sync_dist is needed here
-        values = {f"{stage}_loss{suffix}": loss_metric.compute()}
-        values.update({f"{stage}_{name}{suffix}": value for name, value in metrics.compute().items()})
-        self.log_dict(values, on_step=False, on_epoch=True, sync_dist=False)
-        loss_metric.reset()
-        metrics.reset()
+        # Logging the metric objects lets Lightning compute them over the whole
+        # epoch (synchronised across processes), log once, and reset them.
+        self.log(f"{stage}_loss{suffix}", loss_metric, on_step=False, on_epoch=True)
+        self.log_dict({f"{stage}_{name}{suffix}": metric for name, metric in metrics.items()}, on_step=False, on_epoch=True)
 
     def on_train_epoch_end(self) -> None:
         self._log_epoch("train")

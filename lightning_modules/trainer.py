@@ -11,8 +11,9 @@ import torch
 from pytorch_lightning import Callback, LightningModule, Trainer
 from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.loggers import CSVLogger
+from pytorch_lightning.utilities import rank_zero_only
 
-from lightning_modules.callbacks import EpochProgress, ErrorTracker
+from lightning_modules.callbacks import EpochProgress, ErrorTracker, ResumableCSVLog
 
 ACCELERATORS = ("auto", "cpu", "cuda", "gpu", "mps")
 
@@ -69,8 +70,47 @@ def last_epoch_checkpoint() -> ModelCheckpoint:
 
 
 def default_callbacks(seed: int | None = None) -> list[Callback]:
-    """ErrorTracker, a checkpoint of the last epoch, and per-epoch seeding."""
-    return [ErrorTracker(), last_epoch_checkpoint(), SeedEachEpoch(seed)]
+    """ErrorTracker, a checkpoint of the last epoch, per-epoch seeding, a CSV log that survives resuming."""
+    return [ErrorTracker(), last_epoch_checkpoint(), SeedEachEpoch(seed), ResumableCSVLog()]
+
+
+def latest_version(save_dir: str | Path, name: str) -> int | None:
+    """The highest ``version_N`` under ``save_dir/name``, or None if there is none."""
+    folder = Path(save_dir) / name
+    versions = [int(p.name.split("_", 1)[1]) for p in folder.glob("version_*") if p.name.split("_", 1)[1].isdigit()]
+    return max(versions) if versions else None
+
+
+class ResumableCSVLogger(CSVLogger):
+    """Lightning's ``CSVLogger``, made safe to resume into.
+
+    It writes each logged row at once (``flush_logs_every_n_steps=1``), so a
+    killed run loses no completed epoch, and reopening an existing version
+    keeps its ``metrics.csv`` (Lightning's writer would delete it) so a resumed
+    run appends to the same file.
+    """
+
+    def __init__(self, save_dir: str, name: str = "lightning_logs", version: int | str | None = None,
+                 flush_logs_every_n_steps: int = 1, **kwargs: Any) -> None:
+        super().__init__(save_dir, name=name, version=version, flush_logs_every_n_steps=flush_logs_every_n_steps, **kwargs)
+
+    @property
+    def experiment(self) -> Any:
+        if self._experiment is not None or rank_zero_only.rank != 0:
+            return super().experiment
+        csv = Path(self.log_dir) / "metrics.csv"
+        previous = csv.read_text() if csv.is_file() else ""
+        writer = super().experiment  # opening the version folder removes metrics.csv
+        if previous.strip():
+            csv.write_text(previous)
+            writer.metrics_keys = previous.splitlines()[0].split(",")
+        return writer
+
+
+def csv_logger(save_dir: str | Path, name: str, resume: bool = False) -> ResumableCSVLogger:
+    """The lab's CSV logger; with ``resume`` it reopens the latest version (and its ``last.ckpt``)."""
+    version = latest_version(save_dir, name) if resume else None
+    return ResumableCSVLogger(save_dir=str(save_dir), name=name, version=version)
 
 
 def make_trainer(
@@ -84,14 +124,17 @@ def make_trainer(
     deterministic: bool = True,
     enable_progress_bar: bool | None = None,
     callbacks: list[Callback] | None = None,
+    resume: bool = False,
     **trainer_kwargs: Any,
 ) -> Trainer:
     """A Trainer logging to ``<log_dir>/<lab>/<model_name>/version_N/metrics.csv``.
 
     ``accelerator`` is one of auto/cpu/cuda/gpu/mps and is checked first. The
     progress bar shows on interactive terminals unless ``enable_progress_bar``
-    says otherwise. Further keyword arguments go to ``Trainer`` (``strategy``,
-    ``num_nodes``, ``limit_train_batches``...).
+    says otherwise. ``resume`` logs into the latest version (fit it with
+    ``ckpt_path="last"`` to continue from its last completed epoch). Further
+    keyword arguments go to ``Trainer`` (``strategy``, ``num_nodes``,
+    ``limit_train_batches``...).
     """
     check_accelerator(accelerator)
     if enable_progress_bar is None:
@@ -104,7 +147,7 @@ def make_trainer(
         devices=devices,
         max_epochs=max_epochs,
         deterministic=deterministic,
-        logger=CSVLogger(save_dir=str(Path(log_dir) / lab), name=model_name),
+        logger=csv_logger(Path(log_dir) / lab, model_name, resume),
         callbacks=callbacks,
         enable_progress_bar=enable_progress_bar,
         enable_model_summary=False,  # the labs print torchinfo summaries instead
