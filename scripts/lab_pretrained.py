@@ -77,7 +77,14 @@ def classify(args: argparse.Namespace) -> Path:
 
     out = args.log_dir / "pretrained" / "results.json"
     write_json(
-        out, {"lab": "pretrained", "weights": weights_name(weights), "images": results, "skipped": skipped}
+        out,
+        {
+            "lab": "pretrained",
+            "weights": weights_name(weights),
+            "synthetic": weights is None,  # a random network: the labels mean nothing
+            "images": results,
+            "skipped": skipped,
+        },
     )
     print(f"wrote {out}")
     return out

@@ -1,0 +1,89 @@
+"""The chapter run: labs in turn, skipped labs reported with the reason, report.md written."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import textwrap
+
+import pytest
+
+from conftest import load_script
+
+chapter = load_script("chapter")
+
+# A stand-in lab script: finishes, or says its data is missing (exit 3) unless --synthetic is given.
+FAKE_LAB = textwrap.dedent(
+    """
+    import json, sys
+    from pathlib import Path
+    args = sys.argv[1:]
+    log_dir = Path(args[args.index("--log-dir") + 1])
+    name = Path(__file__).stem
+    if "missing" in name and "--synthetic" not in args:
+        print("error: no data in data/ (expected train-images-idx3-ubyte); use --synthetic", file=sys.stderr)
+        sys.exit(3)
+    if "broken" in name:
+        raise RuntimeError("a bug")
+    (log_dir / name).mkdir(parents=True, exist_ok=True)
+    models = {"net": {"test_accuracy": 0.9, "book_test_accuracy": 0.95, "fit_seconds": 1.5, "accelerator": "cpu"}}
+    result = {"lab": name, "synthetic": "--synthetic" in args, "models": models}
+    (log_dir / name / "results.json").write_text(json.dumps(result))
+    (log_dir / name / "net_curves.png").write_bytes(b"png")
+    """
+)
+
+
+@pytest.fixture
+def fake_labs(tmp_path):
+    labs = []
+    for name in ("finished", "missing", "broken"):
+        script = tmp_path / f"{name}.py"
+        script.write_text(FAKE_LAB)
+        labs.append(chapter.ChapterLab(name, str(script), f"the {name} lab", uses_data_dir=True))
+    return labs
+
+
+def options(tmp_path, quick: bool = False) -> argparse.Namespace:
+    return argparse.Namespace(log_dir=str(tmp_path / "logs"), data_dir="data", accelerator="cpu", quick=quick)
+
+
+def test_report_mixes_finished_skipped_and_failed_labs(fake_labs, tmp_path):
+    outcomes = chapter.run_chapter(fake_labs, options(tmp_path))
+    assert [o.status for o in outcomes] == ["done", "skipped", "failed"]
+    assert "expected train-images-idx3-ubyte" in outcomes[1].message
+    report = chapter.write_report(outcomes, tmp_path / "logs", quick=False).read_text()
+    assert "| finished | net | test_accuracy | 0.9 | 0.95 | -0.05 | 1.5 | cpu | real |" in report
+    assert "| missing | — | skipped |" in report and "| broken | — | failed |" in report
+    assert "**missing** (skipped): no data in data/ (expected train-images-idx3-ubyte); use --synthetic" in report
+    assert "[finished/net_curves.png](finished/net_curves.png)" in report
+
+
+def test_quick_mode_runs_a_missing_lab_on_synthetic_data_and_says_so(fake_labs, tmp_path):
+    outcomes = chapter.run_chapter(fake_labs[:2], options(tmp_path, quick=True))
+    assert [o.status for o in outcomes] == ["done", "synthetic"]
+    report = chapter.write_report(outcomes, tmp_path / "logs", quick=True).read_text()
+    assert "Quick mode" in report
+    assert "| missing | net | test_accuracy | 0.9 | 0.95 | -0.05 | 1.5 | cpu | SYNTHETIC (figures mean nothing) |" in report
+
+
+def test_report_lists_pretrained_labels(tmp_path):
+    lab = chapter.ChapterLab("pretrained", "lab_pretrained.py", "pretrained")
+    folder = tmp_path / "pretrained"
+    folder.mkdir()
+    top = [{"label": "flamingo", "probability": 0.93}, {"label": "spoonbill", "probability": 0.05}]
+    (folder / "results.json").write_text(json.dumps({"lab": "pretrained", "synthetic": False, "images": {"flamingo.jpg": top}}))
+    report = chapter.write_report([chapter.Outcome(lab, "done", 3.0)], tmp_path, quick=False).read_text()
+    assert "| pretrained | flamingo.jpg | top label | flamingo (0.93) |" in report
+
+
+def test_unknown_lab_is_refused(capsys):
+    with pytest.raises(SystemExit) as caught:
+        chapter.main(["--labs", "hitters,mnits"])
+    assert caught.value.code == 2 and "unknown lab(s): mnits" in capsys.readouterr().err
+
+
+def test_chapter_lists_every_lab_of_the_book():
+    assert [lab.name for lab in chapter.LABS] == ["hitters", "mnist", "cifar100", "pretrained", "imdb", "imdb_lstm", "nyse"]
+    for lab in chapter.LABS:
+        assert (chapter.SCRIPTS / lab.script).is_file()
