@@ -177,7 +177,7 @@ class InMemoryDataModule(LightningDataModule):
     a fraction or a count of training rows held out (seeded), a data set of
     its own, ``"test"`` to validate on the test set, or ``None`` for none.
     ``limit`` keeps only the first rows of the training and test sets, for a
-    quick trial. ``eval_batch_size`` sizes the validation and test batches
+    quick trial (a validation *count* is then capped at a fifth of the rows kept). ``eval_batch_size`` sizes the validation and test batches
     (default: ``batch_size`` or 1024, whichever is larger; metrics are
     computed over the whole set either way).
     """
@@ -224,6 +224,9 @@ class InMemoryDataModule(LightningDataModule):
                 raise ValueError(f"validation must be a fraction, a count, 'test' or a data set, got {validation!r}")
             val = test
         elif isinstance(validation, (float, int)):
+            if self.limit is not None and isinstance(validation, int):
+                # a quick trial on few rows: a held-out count meant for the whole set shrinks to a fifth
+                validation = min(validation, len(train[0]) // 5)
             train, val = split_validation(train, validation, self.seed)
         else:
             val = _as_tensors(validation)

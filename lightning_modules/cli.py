@@ -23,6 +23,7 @@ from pytorch_lightning.cli import LightningArgumentParser, LightningCLI
 from datamodules.base import InMemoryDataModule
 from lightning_modules.labs import USER_ERRORS
 from lightning_modules.module import SimpleModule
+from lightning_modules.predictions import PrintPredictions
 from lightning_modules.trainer import check_accelerator, latest_version
 
 #: what ``make_trainer`` gives the lab scripts, as config: the same logs, callbacks and determinism
@@ -63,6 +64,11 @@ class LabCLI(LightningCLI):
             torch.set_num_threads(config.torch_threads)
         if self.subcommand == "fit" and config.get("ckpt_path") == "last":
             self._reopen_latest_version(config.trainer.logger)
+
+    def before_predict(self) -> None:
+        """``predict`` prints each prediction (e.g. the probability that a review is positive)."""
+        if not any(isinstance(callback, PrintPredictions) for callback in self.trainer.callbacks):
+            self.trainer.callbacks.append(PrintPredictions())
 
     @staticmethod
     def _reopen_latest_version(logger: Any) -> None:

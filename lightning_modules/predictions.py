@@ -1,11 +1,9 @@
 """Showing what ``predict`` gives: one printed line per input row.
 
     islp-lab predict --config scripts/configs/imdb_dense.yaml --ckpt_path <run>/checkpoints/last.ckpt \\
-        --data.init_args.predict_texts '["a wonderful film", "dull and long"]' \\
-        --trainer.callbacks+=lightning_modules.predictions.PrintPredictions
+        --data.init_args.predict_texts '["a wonderful film", "dull and long"]'
 
-(``+=`` appends to the project's default callbacks; a ``callbacks:`` list in a
-config would replace them.)
+(``islp-lab predict`` adds this callback itself.)
 """
 
 from __future__ import annotations
@@ -42,7 +40,13 @@ class PrintPredictions(Callback):
         self._rows = 0
 
     def on_predict_batch_end(
-        self, trainer: Trainer, pl_module: LightningModule, outputs: Any, batch: Any, batch_idx: int, dataloader_idx: int = 0
+        self,
+        trainer: Trainer,
+        pl_module: LightningModule,
+        outputs: Any,
+        batch: Any,
+        batch_idx: int,
+        dataloader_idx: int = 0,
     ) -> None:
         texts = getattr(trainer.datamodule, "predict_texts", None) if trainer.datamodule is not None else None
         task = getattr(pl_module, "task", "regression")

@@ -33,136 +33,216 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 @dataclass
+class Options:
+    """What every implementation of a lab is given (the same for all three)."""
+
+    epochs: int
+    log_dir: str
+    data_dir: str
+    limit: int | None  # keep only the first rows of the training and test sets
+
+
+@dataclass
 class Lab:
     """How to build one lab's pieces; each implementation trains them its own way."""
 
     network: Callable[[], nn.Module]
-    datamodule: Callable[[], object]  # our data module (its tensors feed all three)
+    datamodule: Callable[[Options], object]  # our data module (its tensors feed all three)
     task: str  # regression / classification / binary
     metric: str
-    epochs: int
+    epochs: int  # enough epochs for a steady per-epoch figure (not always the book's)
     quick_epochs: int
     batch_size: int
     lr: float = 0.01
-    threads: int = 1
+    threads: int = 1  # torch threads for ours and the loop (ISLP: torch's default)
     num_classes: int | None = None
+    quick_limit: int | None = None
 
 
-def _hitters() -> object:
-    from datamodules.hitters import HittersDataModule
+def _datamodule(module_path: str, class_name: str, **kwargs) -> Callable[[Options], object]:
+    def build(options: Options) -> object:
+        import importlib
 
-    return HittersDataModule(batch_size=32)
-
-
-def _nyse(layout: str, day_of_week: bool) -> Callable[[], object]:
-    def build() -> object:
-        from datamodules.nyse import NYSEDataModule
-
-        return NYSEDataModule(layout=layout, day_of_week=day_of_week, batch_size=64)
+        data_class = getattr(importlib.import_module(module_path), class_name)
+        if "data_dir" in kwargs:  # a downloaded data set: real where present, else synthetic (said in the table)
+            data_dir = Path(options.data_dir)
+            kwargs["data_dir"] = str(data_dir)
+            kwargs["synthetic"] = not _has_data(class_name, data_dir)
+        if options.limit:
+            kwargs["limit"] = options.limit
+        return data_class(**kwargs)
 
     return build
 
 
-def _networks():
-    from lightning_modules import networks
+def _has_data(class_name: str, data_dir: Path) -> bool:
+    expected = {
+        "MNISTDataModule": data_dir / "MNIST" / "raw" / "train-images-idx3-ubyte",
+        "CIFAR100DataModule": data_dir / "cifar-100-python" / "train",
+        "IMDBDataModule": data_dir / "aclImdb",
+    }
+    return expected[class_name].exists()
 
-    return networks
+
+def _network(name: str, **kwargs) -> Callable[[], nn.Module]:
+    def build() -> nn.Module:
+        from lightning_modules import networks
+
+        return getattr(networks, name)(**kwargs)
+
+    return build
 
 
 LABS: dict[str, Lab] = {
-    "hitters": Lab(lambda: _networks().HittersMLP(), _hitters, "regression", "mae", 50, 10, 32),
-    "nyse_rnn": Lab(lambda: _networks().NYSERNN(), _nyse("sequence", False), "regression", "r2", 200, 20, 64, lr=0.001),
-    "nyse_ar": Lab(lambda: _networks().NonLinearAR(20), _nyse("flat", True), "regression", "r2", 20, 5, 64),
+    "hitters": Lab(_network("HittersMLP"), _datamodule("datamodules.hitters", "HittersDataModule", batch_size=32),
+                   "regression", "mae", 50, 10, 32),
+    "mnist_mlp": Lab(_network("MNISTMLP"), _datamodule("datamodules.mnist", "MNISTDataModule", data_dir="", batch_size=256),
+                     "classification", "accuracy", 5, 1, 256, threads=2, num_classes=10, quick_limit=20000),
+    "mnist_mlr": Lab(_network("MNISTLogistic"), _datamodule("datamodules.mnist", "MNISTDataModule", data_dir="", batch_size=256),
+                     "classification", "accuracy", 5, 1, 256, threads=2, num_classes=10, quick_limit=20000),
+    "cifar100": Lab(_network("CIFARCNN"), _datamodule("datamodules.cifar100", "CIFAR100DataModule", data_dir="", batch_size=128),
+                    "classification", "accuracy", 2, 1, 128, lr=0.001, threads=2, num_classes=100, quick_limit=3000),
+    "imdb_dense": Lab(_network("IMDBDense"),
+                      _datamodule("datamodules.imdb", "IMDBDataModule", data_dir="", features="bag_of_words", batch_size=512),
+                      "binary", "accuracy", 5, 1, 512, lr=0.001, threads=2, quick_limit=5000),
+    "imdb_lstm": Lab(_network("IMDBLSTM"),
+                     _datamodule("datamodules.imdb", "IMDBDataModule", data_dir="", features="sequence", batch_size=300),
+                     "binary", "accuracy", 2, 1, 300, threads=2, quick_limit=2000),
+    "nyse_rnn": Lab(_network("NYSERNN"), _datamodule("datamodules.nyse", "NYSEDataModule", layout="sequence", batch_size=64),
+                    "regression", "r2", 200, 20, 64, lr=0.001),
+    "nyse_ar": Lab(_network("NonLinearAR", input_size=20),
+                   _datamodule("datamodules.nyse", "NYSEDataModule", layout="flat", day_of_week=True, batch_size=64),
+                   "regression", "r2", 20, 5, 64),
 }
 
 
+def as_input(rows: object) -> torch.Tensor:
+    """What a network eats: uint8 images become floats in [0, 1], sparse rows become dense."""
+    if hasattr(rows, "to_dense") and not isinstance(rows, torch.Tensor):
+        return rows.to_dense()
+    if isinstance(rows, torch.Tensor) and rows.dtype == torch.uint8:
+        return rows.float() / 255
+    return rows
+
+
+def _figure(lab: Lab, output: torch.Tensor, y: torch.Tensor) -> float:
+    from torchmetrics.functional import accuracy, mean_absolute_error, r2_score
+
+    if lab.metric == "r2":
+        return float(r2_score(output.reshape(y.shape), y))
+    if lab.metric == "mae":
+        return float(mean_absolute_error(output.reshape(y.shape), y))
+    if lab.task == "binary":
+        return float(accuracy(torch.sigmoid(output.reshape(y.shape)), y.int(), task="binary"))
+    return float(accuracy(output, y, task="multiclass", num_classes=lab.num_classes))
+
+
 # -- the three implementations (each runs in its own process) ----------------------------
-def run_ours(lab: Lab, epochs: int, log_dir: str) -> tuple[float, float]:
+def run_ours(lab: Lab, options: Options) -> tuple[float, float, bool]:
     from lightning_modules.labs import fit_and_test
     from lightning_modules.module import SimpleModule
     from lightning_modules.trainer import make_trainer
 
+    datamodule = lab.datamodule(options)
+    datamodule.setup("fit")  # load before the clock starts, as the other two do (setup is idempotent)
     module = SimpleModule(lab.network(), task=lab.task, metrics=[lab.metric], num_classes=lab.num_classes, lr=lab.lr)
-    trainer = make_trainer("benchmark", "ours", max_epochs=epochs, accelerator="cpu", log_dir=log_dir, enable_progress_bar=False)
-    figures = fit_and_test(module, lab.datamodule(), trainer)
-    return figures["fit_seconds"], figures[f"test_{lab.metric}"]
+    trainer = make_trainer(
+        "benchmark", "ours", max_epochs=options.epochs, accelerator="cpu", log_dir=options.log_dir, enable_progress_bar=False
+    )
+    figures = fit_and_test(module, datamodule, trainer)
+    return figures["fit_seconds"], figures[f"test_{lab.metric}"], getattr(datamodule, "synthetic", False)
 
 
-def run_islp(lab: Lab, epochs: int, log_dir: str) -> tuple[float, float]:
+def _islp_datasets(lab: Lab, options: Options, datamodule: object) -> tuple[object, object, object]:
+    """The data as the book hands it to ISLP's SimpleDataModule: real MNIST through torchvision
+    with ToTensor (decoded per sample), everything else as in-memory TensorDatasets."""
+    from torch.utils.data import Subset, TensorDataset
+
+    real_mnist = type(datamodule).__name__ == "MNISTDataModule" and not datamodule.synthetic
+    if real_mnist:
+        from torchvision.datasets import MNIST
+        from torchvision.transforms import ToTensor
+
+        train, test = (MNIST(root=options.data_dir, train=flag, transform=ToTensor()) for flag in (True, False))
+        if options.limit:
+            train, test = (Subset(split, range(min(options.limit, len(split)))) for split in (train, test))
+        return train, test, datamodule.validation
+    train, test = datamodule.load()
+    if options.limit:
+        train, test = (tuple(t[: options.limit] for t in split) for split in (train, test))
+    train, test = (TensorDataset(*(as_input(t) for t in split)) for split in (train, test))
+    validation = test if datamodule.validation == "test" else datamodule.validation
+    return train, test, validation
+
+
+def run_islp(lab: Lab, options: Options) -> tuple[float, float, bool]:
     """ISLP 0.6's helpers as the book's labs use them (num_workers as the book picks them)."""
     from ISLP.torch import ErrorTracker, SimpleDataModule, SimpleModule, rec_num_workers
     from pytorch_lightning import Trainer
     from pytorch_lightning.loggers import CSVLogger
-    from torch.utils.data import TensorDataset
-    from torchmetrics import Accuracy, MeanAbsoluteError, R2Score
+    from torchmetrics import MeanAbsoluteError, R2Score
 
-    ours = lab.datamodule()
-    ours.setup("fit")
-    train, test = TensorDataset(*ours.train_data), TensorDataset(*ours.test_data)
-    validation = test if ours.val_data is ours.test_data else TensorDataset(*ours.val_data)
+    ours = lab.datamodule(options)
+    train, test, validation = _islp_datasets(lab, options, ours)
     datamodule = SimpleDataModule(
         train, test, batch_size=lab.batch_size, num_workers=min(4, rec_num_workers()), validation=validation
     )
     network = lab.network()
     optimizer = torch.optim.RMSprop(network.parameters(), lr=lab.lr)
-    metric = {"mae": MeanAbsoluteError, "r2": R2Score}.get(lab.metric, lambda: Accuracy("multiclass", num_classes=lab.num_classes))()
     if lab.task == "regression":
+        metric = {"mae": MeanAbsoluteError, "r2": R2Score}[lab.metric]()
         module = SimpleModule.regression(network, optimizer=optimizer, metrics={lab.metric: metric})
     elif lab.task == "binary":
         module = SimpleModule.binary_classification(network, optimizer=optimizer)
     else:
         module = SimpleModule.classification(network, num_classes=lab.num_classes, optimizer=optimizer)
     trainer = Trainer(
-        deterministic=True, max_epochs=epochs, callbacks=[ErrorTracker()], accelerator="cpu",
-        logger=CSVLogger(log_dir, name="islp"), enable_progress_bar=False, enable_model_summary=False,
+        deterministic=True, max_epochs=options.epochs, callbacks=[ErrorTracker()], accelerator="cpu",
+        logger=CSVLogger(options.log_dir, name="islp"), enable_progress_bar=False, enable_model_summary=False,
     )
     start = time.perf_counter()
     trainer.fit(module, datamodule=datamodule)
     fit_seconds = time.perf_counter() - start
     (figures,) = trainer.test(module, datamodule=datamodule, verbose=False)
-    return fit_seconds, figures[f"test_{lab.metric}"]
+    return fit_seconds, figures[f"test_{lab.metric}"], getattr(ours, "synthetic", False)
 
 
-def run_loop(lab: Lab, epochs: int, log_dir: str) -> tuple[float, float]:
-    """A plain PyTorch loop: shuffled slices, one whole-set validation per epoch."""
-    from torchmetrics.functional import accuracy, mean_absolute_error, r2_score
-
-    data = lab.datamodule()
-    data.setup("fit")
-    (X, y), (X_valid, y_valid), (X_test, y_test) = data.train_data, data.val_data, data.test_data
+def run_loop(lab: Lab, options: Options) -> tuple[float, float, bool]:
+    """A plain PyTorch loop: shuffled slices of in-memory tensors, one validation pass per epoch."""
+    datamodule = lab.datamodule(options)
+    datamodule.setup("fit")
+    (X, y), (X_valid, y_valid), (X_test, y_test) = datamodule.train_data, datamodule.val_data, datamodule.test_data
     network = lab.network()
     optimizer = torch.optim.RMSprop(network.parameters(), lr=lab.lr)
     loss_fn = {"regression": nn.MSELoss(), "binary": nn.BCEWithLogitsLoss(), "classification": nn.CrossEntropyLoss()}[lab.task]
 
-    def figure(X_eval: torch.Tensor, y_eval: torch.Tensor) -> float:
+    def evaluate(X_eval: object, y_eval: torch.Tensor) -> float:
         network.eval()
         with torch.no_grad():
-            output = network(X_eval)
+            output = torch.cat([network(as_input(X_eval[i : i + 1024])) for i in range(0, len(y_eval), 1024)])
         network.train()
-        if lab.metric == "r2":
-            return float(r2_score(output.reshape(y_eval.shape), y_eval))
-        if lab.metric == "mae":
-            return float(mean_absolute_error(output.reshape(y_eval.shape), y_eval))
-        return float(accuracy(output, y_eval, task="multiclass", num_classes=lab.num_classes))
+        return _figure(lab, output, y_eval)
 
     start = time.perf_counter()
-    for _ in range(epochs):
-        order = torch.randperm(len(X))
-        for i in range(0, len(X), lab.batch_size):
+    for _ in range(options.epochs):
+        order = torch.randperm(len(y))
+        for i in range(0, len(y), lab.batch_size):
             rows = order[i : i + lab.batch_size]
             optimizer.zero_grad()
-            loss = loss_fn(network(X[rows]).reshape(y[rows].shape), y[rows])
+            output = network(as_input(X[rows]))
+            target = y[rows] if lab.task == "classification" else y[rows].float()
+            loss = loss_fn(output if lab.task == "classification" else output.reshape(target.shape), target)
             loss.backward()
             optimizer.step()
-        figure(X_valid, y_valid)
+        evaluate(X_valid, y_valid)
     fit_seconds = time.perf_counter() - start
-    return fit_seconds, figure(X_test, y_test)
+    return fit_seconds, evaluate(X_test, y_test), getattr(datamodule, "synthetic", False)
 
 
 IMPLEMENTATIONS = {"ours": run_ours, "islp": run_islp, "loop": run_loop}
 
 
-def child(lab_name: str, implementation: str, epochs: int, log_dir: str, threads: int) -> None:
+def child(lab_name: str, implementation: str, options: Options, threads: int) -> None:
     """Run one implementation of one lab and print its figures as JSON (the last line)."""
     import warnings
 
@@ -174,13 +254,15 @@ def child(lab_name: str, implementation: str, epochs: int, log_dir: str, threads
     if threads > 0:
         torch.set_num_threads(threads)
     torch.manual_seed(0)
-    fit_seconds, figure = IMPLEMENTATIONS[implementation](lab, epochs, log_dir)
+    fit_seconds, figure, synthetic = IMPLEMENTATIONS[implementation](lab, options)
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"fit_seconds": fit_seconds, "figure": figure, "peak_mb": peak_mb, "threads": torch.get_num_threads()}))
+    threads = torch.get_num_threads()
+    print(json.dumps({"fit_seconds": fit_seconds, "figure": figure, "peak_mb": peak_mb, "threads": threads, "synthetic": synthetic}))
 
 
-def measure(lab_name: str, implementation: str, epochs: int, log_dir: str, threads: int) -> dict:
-    command = [sys.executable, __file__, "--child", lab_name, implementation, str(epochs), log_dir, str(threads)]
+def measure(lab_name: str, implementation: str, options: Options, threads: int) -> dict:
+    job = json.dumps({"lab": lab_name, "implementation": implementation, "options": vars(options), "threads": threads})
+    command = [sys.executable, __file__, "--child", job]
     result = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
     if result.returncode != 0:
         return {"error": result.stderr.strip().splitlines()[-1] if result.stderr.strip() else "failed"}
@@ -196,11 +278,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--log-dir", default="logs/benchmark", help="where the runs' CSV logs go")
     parser.add_argument("--output", default=None, help="also write the figures as JSON here")
     parser.add_argument("--islp-threads", type=int, default=0, help="torch threads for ISLP's run (default: torch's own)")
-    parser.add_argument("--child", nargs=5, help=argparse.SUPPRESS)
+    parser.add_argument("--data-dir", default="data", help="where MNIST, CIFAR100 and IMDB are looked for (else synthetic)")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
-        lab_name, implementation, epochs, log_dir, threads = args.child
-        child(lab_name, implementation, int(epochs), log_dir, int(threads))
+        job = json.loads(args.child)
+        child(job["lab"], job["implementation"], Options(**job["options"]), job["threads"])
         return 0
 
     labs = [name.strip() for name in args.labs.split(",") if name.strip()]
@@ -216,8 +299,9 @@ def main(argv: list[str] | None = None) -> int:
     for lab_name in labs:
         lab = LABS[lab_name]
         epochs = args.epochs or (lab.quick_epochs if args.quick else lab.epochs)
+        options = Options(epochs, args.log_dir, args.data_dir, lab.quick_limit if args.quick else None)
         rows = {
-            name: measure(lab_name, name, epochs, args.log_dir, args.islp_threads if name == "islp" else lab.threads)
+            name: measure(lab_name, name, options, args.islp_threads if name == "islp" else lab.threads)
             for name in implementations
         }
         table[lab_name] = {"epochs": epochs, **rows}
@@ -227,9 +311,11 @@ def main(argv: list[str] | None = None) -> int:
         memory = f"{rows['ours']['peak_mb']:>9.0f}" if "peak_mb" in rows.get("ours", {}) else f"{'-':>9}"
         figures = " / ".join(f"{rows[name]['figure']:.4g}" if "figure" in rows[name] else "-" for name in implementations)
         threads = "/".join(str(rows[name].get("threads", "-")) for name in implementations)
+        data = "synthetic" if any(row.get("synthetic") for row in rows.values()) else "real"
+        rows_note = f", first {options.limit} rows" if options.limit else ""
         print(
             f"{lab_name:<12}{epochs:>7}{cells}{ratio('islp', 'ours')}{ratio('ours', 'loop')}{memory}"
-            f"  {lab.metric}: {figures}  (threads {threads})",
+            f"  {lab.metric}: {figures}  ({data} data{rows_note}; threads {threads})",
             flush=True,
         )
         for name, row in rows.items():

@@ -53,7 +53,7 @@ LABS = [
         quick=["--max-epochs", "2", "--limit", "3000", "--lasso-lambdas", "10"],
     ),
     ChapterLab(
-        "imdb_lstm", "lab_imdb_lstm.py", "10.9.7 IMDB: an LSTM on word sequences", uses_data_dir=True,
+        "imdb_lstm", "lab_imdb_lstm.py", "10.9.6 IMDB: an LSTM on word sequences", uses_data_dir=True,
         quick=["--max-epochs", "1", "--limit", "1000"],
     ),
     ChapterLab(

@@ -1,0 +1,199 @@
+"""Lab 10.9.5: IMDB sentiment from a bag of words, a two-layer network beside an L1-penalized logistic regression path.
+
+Run: python scripts/lab_imdb.py [--max-epochs 30] [--data-dir data] [--synthetic] [--limit N] [--lasso-lambdas 50]
+Then score reviews of your own with the trained network (nothing is retrained):
+     python scripts/lab_imdb.py --predict "A wonderful film." --predict "Dull and far too long."
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+import sklearn
+import torch
+from sklearn.linear_model import LogisticRegression
+
+from datamodules.imdb import IMDBDataModule
+from lightning_modules.curves import read_metrics, summary_plot
+from lightning_modules.labs import (
+    LabError,
+    fit_and_test,
+    lab_parser,
+    prepare,
+    print_summary,
+    results_table,
+    run,
+    save_curves,
+    trainer_for,
+    write_results,
+)
+from lightning_modules.module import SimpleModule
+from lightning_modules.networks import IMDBDense
+from lightning_modules.predictions import describe
+
+LAB = "imdb"
+#: the book's test accuracy: its stored notebook (dense), the peak of its lasso path's test curve (read off its figure)
+BOOK = {"dense": 0.8474, "lasso": 0.88}
+
+
+def l1_logistic(seed: int) -> LogisticRegression:
+    """The book's ``LogisticRegression(penalty="l1", solver="liblinear", warm_start=True)``.
+
+    scikit-learn 1.8 deprecates ``penalty`` for ``l1_ratio=1`` (1.10 removes it);
+    liblinear ignores ``warm_start`` (each λ starts afresh), kept as the book has it.
+    """
+    penalty = {"l1_ratio": 1.0} if tuple(map(int, sklearn.__version__.split(".")[:2])) >= (1, 8) else {"penalty": "l1"}
+    return LogisticRegression(**penalty, solver="liblinear", warm_start=True, random_state=seed)
+
+
+def lasso_path(
+    X_train: sp.csr_matrix, y_train: np.ndarray, num_lambdas: int, seed: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """λ, coefficients and intercepts of the lab's path: ``num_lambdas`` λ on a log grid from
+    λmax down to 1e-4·λmax, each fitted with C = 1/λ.
+
+    λmax = max |Xᵀ(y − ȳ)|, as the book computes it: about where the first words enter.
+    """
+    lambda_max = np.abs(X_train.T @ (y_train - y_train.mean())).max()
+    lambdas = lambda_max * np.exp(np.linspace(np.log(1), np.log(1e-4), num_lambdas))
+    logit = l1_logistic(seed)
+    coefs, intercepts = [], []
+    for lam in lambdas:
+        logit.C = 1 / lam
+        logit.fit(X_train, y_train)
+        coefs.append(logit.coef_.ravel().copy())
+        intercepts.append(float(logit.intercept_[0]))
+    return lambdas, np.array(coefs), np.array(intercepts)
+
+
+def path_accuracy(X: sp.csr_matrix, y: np.ndarray, coefs: np.ndarray, intercepts: np.ndarray) -> np.ndarray:
+    """Accuracy of each λ's classifier (a review is positive where its linear predictor is)."""
+    positive = (X @ coefs.T + intercepts) > 0
+    return (positive == (y[:, None] > 0.5)).mean(axis=0)
+
+
+def accuracy_figure(path: pd.DataFrame, network_run: str, test_accuracy: float, output: Path) -> Path:
+    """The book's figure: the lasso path's accuracies against −log(λ), then the network's by epoch."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(16, 8), sharey=True)
+    for split, label, color in (("train", "Training", "black"), ("valid", "Validation", "red"), ("test", "Test", "blue")):
+        axes[0].plot(
+            path["minus_log_lambda"], path[f"{split}_accuracy"], ".--", color=color, markersize=13, linewidth=2, label=label
+        )
+    axes[0].legend()
+    axes[0].set_xlabel(r"$-\log(\lambda)$", fontsize=20)
+    axes[0].set_ylabel("Accuracy", fontsize=20)
+    summary_plot(read_metrics(network_run), axes[1], col="accuracy", ylabel="Accuracy", fontsize=20)
+    axes[1].axhline(test_accuracy, color="blue", linestyle="--", linewidth=3, label="Test")
+    axes[1].legend()
+    axes[1].set_ylim([0.5, 1])
+    fig.tight_layout()
+    fig.savefig(output, dpi=100)
+    plt.close(fig)
+    return output
+
+
+def latest_checkpoint(run_dir: Path) -> Path:
+    """``last.ckpt`` of the newest ``version_N`` under ``run_dir`` that has one."""
+    found = sorted(run_dir.glob("version_*/checkpoints/last.ckpt"), key=lambda p: int(p.parts[-3].split("_")[-1]))
+    if not found:
+        raise LabError(
+            f"no trained network in {run_dir}: train it first (python scripts/lab_imdb.py, same --log-dir), then --predict"
+        )
+    return found[-1]
+
+
+def score_reviews(args: argparse.Namespace, datamodule: IMDBDataModule) -> list[float]:
+    """P(positive) of each ``--predict`` review by the latest trained network, with the vocabulary of its data."""
+    checkpoint = latest_checkpoint(Path(args.log_dir) / LAB / "dense")
+    results = Path(args.log_dir) / LAB / "results.json"
+    trained_on_synthetic = json.loads(results.read_text()).get("synthetic") if results.is_file() else None
+    if trained_on_synthetic is not None and trained_on_synthetic != args.synthetic:
+        raise LabError(
+            f"the network in {results.parent} was trained on {'synthetic' if trained_on_synthetic else 'real'} reviews: "
+            f"{'add' if trained_on_synthetic else 'drop'} --synthetic to score with the vocabulary it learned"
+        )
+    datamodule.setup()  # the vocabulary
+    network = IMDBDense(input_size=datamodule.num_columns)
+    module = SimpleModule.load_from_checkpoint(checkpoint, model=network, map_location="cpu").eval()
+    with torch.no_grad():
+        probabilities = module.predict_step((datamodule.encode(args.predict),), 0).tolist()
+    print(f"network: {checkpoint}")
+    for text, probability in zip(args.predict, probabilities):
+        print(f'{describe(probability, "binary")}  "{text}"')
+    return probabilities
+
+
+def main(argv: Sequence[str] | None = None) -> dict | list[float]:
+    parser = lab_parser(__doc__.splitlines()[0], epochs=30, threads=1, data=True)
+    parser.add_argument("--lasso-lambdas", type=int, default=50, help="λ values on the lasso path (book: 50)")
+    parser.add_argument("--predict", action="append", metavar="REVIEW",
+                        help="score a review with the network already trained (repeatable; nothing is trained)")
+    args = parser.parse_args(argv)
+    if args.lasso_lambdas < 1:
+        parser.error(f"--lasso-lambdas must be at least 1, got {args.lasso_lambdas}")
+    prepare(args)
+
+    datamodule = IMDBDataModule(
+        data_dir=args.data_dir, features="bag_of_words", batch_size=512, validation=2000,
+        synthetic=args.synthetic, limit=args.limit, seed=args.seed,
+    )
+    if args.predict:
+        return score_reviews(args, datamodule)
+
+    # The network: 10,003 binary word indicators -> 16 -> 16 -> one logit; RMSprop with lr 0.001.
+    network = IMDBDense(input_size=datamodule.num_columns)
+    print_summary(network, input_size=(512, datamodule.num_columns))
+    module = SimpleModule.binary_classification(network, lr=0.001)
+    trainer = trainer_for(args, LAB, "dense")
+    models = {"dense": fit_and_test(module, datamodule, trainer)}
+
+    if trainer.is_global_zero:
+        # The lasso path: L1-penalized logistic regressions on the same sparse training matrix.
+        (X_train, y_train), (X_valid, y_valid), (X_test, y_test) = (
+            (x.matrix, y.numpy()) for x, y in (datamodule.train_data, datamodule.val_data, datamodule.test_data)
+        )
+        start = time.perf_counter()
+        lambdas, coefs, intercepts = lasso_path(X_train, y_train, args.lasso_lambdas, args.seed)
+        path = pd.DataFrame({
+            "lambda": lambdas,
+            "minus_log_lambda": -np.log(lambdas / X_train.shape[0]),  # the book's axis: λ per training review
+            "nonzero_coefficients": (coefs != 0).sum(axis=1),
+            "train_accuracy": path_accuracy(X_train, y_train, coefs, intercepts),
+            "valid_accuracy": path_accuracy(X_valid, y_valid, coefs, intercepts),
+            "test_accuracy": path_accuracy(X_test, y_test, coefs, intercepts),
+        })
+        best = path.loc[path["valid_accuracy"].idxmax()]
+        models["lasso"] = {
+            "best_valid_accuracy": float(best["valid_accuracy"]),
+            "test_accuracy": float(best["test_accuracy"]),
+            "lambda": float(best["lambda"]),
+            "nonzero_coefficients": int(best["nonzero_coefficients"]),
+            "lambdas": len(lambdas),
+            "path_seconds": round(time.perf_counter() - start, 3),
+        }
+        path.to_csv(f"{args.log_dir}/{LAB}/lasso_path.csv", index=False)
+
+        dense = models["dense"]
+        curves = save_curves(dense["log_dir"], "accuracy", "Accuracy", f"{args.log_dir}/{LAB}/dense_curves.png")
+        figure = accuracy_figure(path, dense["log_dir"], dense["test_accuracy"], Path(args.log_dir) / LAB / "imdb_accuracy.png")
+        rows = [(name, "test accuracy", figures["test_accuracy"], BOOK[name]) for name, figures in models.items()]
+        print(results_table(rows))
+        print(f"(lasso: at the λ of best validation accuracy, {best['lambda']:.4g}; book: the peak of its test curve)")
+        if args.synthetic:
+            print("(synthetic reviews: these figures mean nothing)")
+        results = write_results(args.log_dir, LAB, models, book=BOOK, figure="test_accuracy", synthetic=args.synthetic)
+        print(f"curves: {curves}\nfigure: {figure}\nresults: {results}")
+    return models
+
+
+if __name__ == "__main__":
+    run(main)
