@@ -27,10 +27,11 @@ STAGES = ("train", "valid", "test")
 def build_metric(name: str, task: Task, num_classes: int | None = None) -> Metric:
     """A torchmetrics object from its short name (``mae``, ``mse``, ``r2``, ``accuracy``)."""
     if name == "accuracy":
+        # no per-update checks of the values: they would force a device sync at every step
         if task == "binary":
-            return Accuracy(task="binary")
+            return Accuracy(task="binary", validate_args=False)
         if task == "classification":
-            return Accuracy(task="multiclass", num_classes=num_classes)
+            return Accuracy(task="multiclass", num_classes=num_classes, validate_args=False)
     elif task == "regression":
         regression_metrics = {"mae": MeanAbsoluteError, "mse": MeanSquaredError, "r2": R2Score}
         if name in regression_metrics:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +18,18 @@ from pytorch_lightning.utilities import rank_zero_only
 from lightning_modules.callbacks import EpochProgress, ErrorTracker, ResumableCSVLog
 
 ACCELERATORS = ("auto", "cpu", "cuda", "gpu", "mps")
+
+
+class _NoAdvertising(logging.Filter):
+    """Drops Lightning's "Tip: try installing ..." line; the rest of its start-up report stays."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "Tip:" not in record.getMessage()
+
+
+logging.getLogger("pytorch_lightning.utilities.rank_zero").addFilter(_NoAdvertising())
+# a deprecation inside Lightning itself (torch's pytree API), nothing a user of this project can act on
+warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
 
 
 class AcceleratorUnavailableError(RuntimeError):

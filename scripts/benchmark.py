@@ -40,6 +40,7 @@ class Options:
     log_dir: str
     data_dir: str
     limit: int | None  # keep only the first rows of the training and test sets
+    accelerator: str = "cpu"  # cpu or cuda, for all three
 
 
 @dataclass
@@ -147,7 +148,8 @@ def run_ours(lab: Lab, options: Options) -> tuple[float, float, bool]:
     datamodule.setup("fit")  # load before the clock starts, as the other two do (setup is idempotent)
     module = SimpleModule(lab.network(), task=lab.task, metrics=[lab.metric], num_classes=lab.num_classes, lr=lab.lr)
     trainer = make_trainer(
-        "benchmark", "ours", max_epochs=options.epochs, accelerator="cpu", log_dir=options.log_dir, enable_progress_bar=False
+        "benchmark", "ours", max_epochs=options.epochs, accelerator=options.accelerator, log_dir=options.log_dir,
+        enable_progress_bar=False,
     )
     figures = fit_and_test(module, datamodule, trainer)
     return figures["fit_seconds"], figures[f"test_{lab.metric}"], getattr(datamodule, "synthetic", False)
@@ -197,7 +199,7 @@ def run_islp(lab: Lab, options: Options) -> tuple[float, float, bool]:
     else:
         module = SimpleModule.classification(network, num_classes=lab.num_classes, optimizer=optimizer)
     trainer = Trainer(
-        deterministic=True, max_epochs=options.epochs, callbacks=[ErrorTracker()], accelerator="cpu",
+        deterministic=True, max_epochs=options.epochs, callbacks=[ErrorTracker()], accelerator=options.accelerator,
         logger=CSVLogger(options.log_dir, name="islp"), enable_progress_bar=False, enable_model_summary=False,
     )
     start = time.perf_counter()
@@ -212,16 +214,17 @@ def run_loop(lab: Lab, options: Options) -> tuple[float, float, bool]:
     datamodule = lab.datamodule(options)
     datamodule.setup("fit")
     (X, y), (X_valid, y_valid), (X_test, y_test) = datamodule.train_data, datamodule.val_data, datamodule.test_data
-    network = lab.network()
+    device = torch.device("cuda" if options.accelerator == "cuda" else "cpu")
+    network = lab.network().to(device)
     optimizer = torch.optim.RMSprop(network.parameters(), lr=lab.lr)
     loss_fn = {"regression": nn.MSELoss(), "binary": nn.BCEWithLogitsLoss(), "classification": nn.CrossEntropyLoss()}[lab.task]
 
     def evaluate(X_eval: object, y_eval: torch.Tensor) -> float:
         network.eval()
         with torch.no_grad():
-            output = torch.cat([network(as_input(X_eval[i : i + 1024])) for i in range(0, len(y_eval), 1024)])
+            batches = [network(as_input(X_eval[i : i + 1024]).to(device)) for i in range(0, len(y_eval), 1024)]
         network.train()
-        return _figure(lab, output, y_eval)
+        return _figure(lab, torch.cat(batches).cpu(), y_eval)
 
     start = time.perf_counter()
     for _ in range(options.epochs):
@@ -229,8 +232,8 @@ def run_loop(lab: Lab, options: Options) -> tuple[float, float, bool]:
         for i in range(0, len(y), lab.batch_size):
             rows = order[i : i + lab.batch_size]
             optimizer.zero_grad()
-            output = network(as_input(X[rows]))
-            target = y[rows] if lab.task == "classification" else y[rows].float()
+            output = network(as_input(X[rows]).to(device))
+            target = (y[rows] if lab.task == "classification" else y[rows].float()).to(device)
             loss = loss_fn(output if lab.task == "classification" else output.reshape(target.shape), target)
             loss.backward()
             optimizer.step()
@@ -279,6 +282,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output", default=None, help="also write the figures as JSON here")
     parser.add_argument("--islp-threads", type=int, default=0, help="torch threads for ISLP's run (default: torch's own)")
     parser.add_argument("--data-dir", default="data", help="where MNIST, CIFAR100 and IMDB are looked for (else synthetic)")
+    parser.add_argument("--accelerator", default="cpu", choices=["cpu", "cuda"], help="where all three train (default: cpu)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
@@ -291,7 +295,8 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown lab(s) {', '.join(unknown)}; choose from {', '.join(LABS)}")
     implementations = [name.strip() for name in args.implementations.split(",")]
-    print(f"benchmark on {os.cpu_count()} CPU cores, torch {torch.__version__}; seconds per epoch (training + validation)")
+    where = torch.cuda.get_device_name() if args.accelerator == "cuda" else f"{os.cpu_count()} CPU cores"
+    print(f"benchmark on {where}, torch {torch.__version__}; seconds per epoch (training + validation)")
     header = f"{'lab':<12}{'epochs':>7}" + "".join(f"{name + ' s/ep':>13}" for name in implementations)
     header += f"{'islp/ours':>11}{'ours/loop':>11}{'ours MB':>9}  test figures (ours / islp / loop)"
     print(header, flush=True)
@@ -299,7 +304,7 @@ def main(argv: list[str] | None = None) -> int:
     for lab_name in labs:
         lab = LABS[lab_name]
         epochs = args.epochs or (lab.quick_epochs if args.quick else lab.epochs)
-        options = Options(epochs, args.log_dir, args.data_dir, lab.quick_limit if args.quick else None)
+        options = Options(epochs, args.log_dir, args.data_dir, lab.quick_limit if args.quick else None, args.accelerator)
         rows = {
             name: measure(lab_name, name, options, args.islp_threads if name == "islp" else lab.threads)
             for name in implementations

@@ -24,7 +24,7 @@ def islp_lab(*args: str, cwd: Path) -> subprocess.CompletedProcess:
 
 def test_every_lab_has_a_config():
     names = {config.stem for config in CONFIGS}
-    assert {"hitters", "nyse_rnn", "nyse_ar"} <= names
+    assert names == {"hitters", "mnist_mlp", "mnist_mlr", "cifar100_cnn", "imdb_dense", "imdb_lstm", "nyse_rnn", "nyse_ar"}
 
 
 @pytest.mark.parametrize("config", CONFIGS, ids=lambda p: p.stem)
