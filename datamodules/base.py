@@ -177,9 +177,9 @@ class InMemoryDataModule(LightningDataModule):
     a fraction or a count of training rows held out (seeded), a data set of
     its own, ``"test"`` to validate on the test set, or ``None`` for none.
     ``limit`` keeps only the first rows of the training and test sets, for a
-    quick trial (a validation *count* is then capped at a fifth of the rows kept). ``eval_batch_size`` sizes the validation and test batches
-    (default: ``batch_size`` or 1024, whichever is larger; metrics are
-    computed over the whole set either way).
+    quick trial (a validation *count* is then capped at a fifth of the rows kept).
+    ``eval_batch_size`` sizes the validation and test batches (default:
+    ``batch_size``; metrics are computed over the whole set either way).
     """
 
     def __init__(
@@ -194,8 +194,7 @@ class InMemoryDataModule(LightningDataModule):
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
         self.batch_size = batch_size
-        # evaluation has no gradients: large batches cost little memory and save per-step overhead
-        self.eval_batch_size = eval_batch_size or max(batch_size, 1024)
+        self.eval_batch_size = eval_batch_size or batch_size
         self.validation = validation
         self.seed = seed
         self.limit = limit

@@ -58,6 +58,7 @@ class NYSEDataModule(InMemoryDataModule):
         layout: ``sequence`` (days, lags, 3) for the RNN, ``flat`` (days, 3·lags [+5]) for AR models.
         lags: how many previous days each prediction sees.
         day_of_week: add five day-of-week indicators (flat layout only).
+        eval_batch_size: the 1,770 test days are evaluated in one batch (less per-step overhead).
     """
 
     def __init__(
@@ -66,9 +67,10 @@ class NYSEDataModule(InMemoryDataModule):
         lags: int = 5,
         day_of_week: bool = False,
         batch_size: int = 64,
+        eval_batch_size: int = 4096,
         seed: int = 0,
     ) -> None:
-        super().__init__(batch_size=batch_size, validation="test", seed=seed)
+        super().__init__(batch_size=batch_size, validation="test", eval_batch_size=eval_batch_size, seed=seed)
         self.layout, self.lags, self.day_of_week = layout, lags, day_of_week
 
     def load(self) -> tuple[Tensors, Tensors]:

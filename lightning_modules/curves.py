@@ -103,6 +103,11 @@ def plot_runs(paths: Sequence[str | Path], output: str | Path, metric: str = "lo
     ax.set_xlabel("Epoch")
     ax.set_ylabel(metric)
     ax.legend()
+    return save_figure(fig, output)
+
+
+def save_figure(fig: plt.Figure, output: str | Path) -> Path:
+    """Lay out ``fig``, write it as a PNG (creating the folder), and close it."""
     fig.tight_layout()
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)

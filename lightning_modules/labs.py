@@ -19,7 +19,7 @@ from torch import nn
 
 from datamodules.base import CorruptDataError, DataUnavailableError
 from lightning_modules.callbacks import NonFiniteLossError
-from lightning_modules.curves import CurvesError, read_metrics, summary_plot
+from lightning_modules.curves import CurvesError, read_metrics, save_figure, summary_plot
 from lightning_modules.module import SimpleModule
 from lightning_modules.trainer import ACCELERATORS, AcceleratorUnavailableError, make_trainer
 
@@ -141,11 +141,12 @@ def save_curves(run_dir: str | Path, metric: str, ylabel: str, output: str | Pat
     fig, axes = plt.subplots(1, 2, figsize=(12, 5))
     summary_plot(results, axes[0], col="loss", ylabel="Loss", fontsize=14)
     summary_plot(results, axes[1], col=metric, ylabel=ylabel, fontsize=14)
-    fig.tight_layout()
-    output = Path(output)
-    fig.savefig(output, dpi=100)
-    plt.close(fig)
-    return output
+    return save_figure(fig, output)
+
+
+def synthetic_notice(data_name: str) -> str:
+    """The line synthetic runs print, before training and beside their results."""
+    return f"*** SYNTHETIC DATA, NOT {data_name}: these losses and accuracies mean nothing (and don't compare with the book's) ***"
 
 
 def write_json(path: str | Path, payload: dict[str, Any]) -> Path:

@@ -159,7 +159,7 @@ def write_report(outcomes: list[Outcome], log_dir: Path, quick: bool) -> Path:
     if curves:
         lines += ["", "## Learning curves", ""]
         lines += [f"- [{path.relative_to(log_dir)}]({path.relative_to(log_dir)})" for path in curves]
-    lines += ["", f"Lab run times: " + ", ".join(f"{o.lab.name} {o.seconds:.0f} s" for o in outcomes), ""]
+    lines += ["", "Lab run times: " + ", ".join(f"{o.lab.name} {o.seconds:.0f} s" for o in outcomes), ""]
     report = log_dir / "report.md"
     report.parent.mkdir(parents=True, exist_ok=True)
     temporary = report.with_suffix(".md.tmp")

@@ -14,6 +14,7 @@ from torch import Tensor
 
 from datamodules.cifar100 import CIFAR100DataModule
 from datamodules.images import to_float
+from lightning_modules.curves import save_figure
 from lightning_modules.labs import (
     fit_and_test,
     lab_parser,
@@ -22,6 +23,7 @@ from lightning_modules.labs import (
     results_table,
     run,
     save_curves,
+    synthetic_notice,
     trainer_for,
     write_results,
 )
@@ -31,9 +33,7 @@ from lightning_modules.networks import CIFARCNN
 LAB = "cifar100"
 #: the book's stored-notebook test accuracy: 0.4303, the top of GUIDE.md's band 0.427-0.430 (0.430 to three places)
 BOOK = {"cnn": 0.4303}
-SYNTHETIC_WARNING = (
-    "*** SYNTHETIC DATA, NOT CIFAR100: these losses and accuracies mean nothing (and don't compare with the book's) ***"
-)
+SYNTHETIC_WARNING = synthetic_notice("CIFAR100")
 
 
 def save_sample_images(images: Tensor, labels: Tensor, classes: list[str], output: str | Path, title: str) -> Path:
@@ -47,12 +47,7 @@ def save_sample_images(images: Tensor, labels: Tensor, classes: list[str], outpu
         ax.set_xticks([])
         ax.set_yticks([])
     fig.suptitle(title, fontsize=14)
-    fig.tight_layout()
-    output = Path(output)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(output, dpi=100)
-    plt.close(fig)
-    return output
+    return save_figure(fig, output)
 
 
 def main(argv: Sequence[str] | None = None) -> dict:

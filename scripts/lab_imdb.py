@@ -21,7 +21,7 @@ import torch
 from sklearn.linear_model import LogisticRegression
 
 from datamodules.imdb import IMDBDataModule
-from lightning_modules.curves import read_metrics, summary_plot
+from lightning_modules.curves import read_metrics, save_figure, summary_plot
 from lightning_modules.labs import (
     LabError,
     fit_and_test,
@@ -31,6 +31,7 @@ from lightning_modules.labs import (
     results_table,
     run,
     save_curves,
+    synthetic_notice,
     trainer_for,
     write_results,
 )
@@ -95,10 +96,7 @@ def accuracy_figure(path: pd.DataFrame, network_run: str, test_accuracy: float, 
     axes[1].axhline(test_accuracy, color="blue", linestyle="--", linewidth=3, label="Test")
     axes[1].legend()
     axes[1].set_ylim([0.5, 1])
-    fig.tight_layout()
-    fig.savefig(output, dpi=100)
-    plt.close(fig)
-    return output
+    return save_figure(fig, output)
 
 
 def latest_checkpoint(run_dir: Path) -> Path:
@@ -189,7 +187,7 @@ def main(argv: Sequence[str] | None = None) -> dict | list[float]:
         print(results_table(rows))
         print(f"(lasso: at the λ of best validation accuracy, {best['lambda']:.4g}; book: the peak of its test curve)")
         if args.synthetic:
-            print("(synthetic reviews: these figures mean nothing)")
+            print(synthetic_notice("IMDB"))
         results = write_results(args.log_dir, LAB, models, book=BOOK, figure="test_accuracy", synthetic=args.synthetic)
         print(f"curves: {curves}\nfigure: {figure}\nresults: {results}")
     return models

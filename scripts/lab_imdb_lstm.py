@@ -18,6 +18,7 @@ from lightning_modules.labs import (
     results_table,
     run,
     save_curves,
+    synthetic_notice,
     trainer_for,
     write_results,
 )
@@ -50,7 +51,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
         figure = save_curves(models["lstm"]["log_dir"], "accuracy", "Accuracy", f"{args.log_dir}/{LAB}/lstm_curves.png")
         print(results_table([("lstm", "test accuracy", models["lstm"]["test_accuracy"], BOOK["lstm"])]))
         if args.synthetic:
-            print("(synthetic reviews: these figures mean nothing)")
+            print(synthetic_notice("IMDB"))
         results = write_results(args.log_dir, LAB, models, book=BOOK, figure="test_accuracy", synthetic=args.synthetic)
         print(f"curves: {figure}\nresults: {results}")
     return models

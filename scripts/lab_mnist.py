@@ -17,6 +17,7 @@ from lightning_modules.labs import (
     results_table,
     run,
     save_curves,
+    synthetic_notice,
     trainer_for,
     write_results,
 )
@@ -26,9 +27,7 @@ from lightning_modules.networks import MNISTLogistic, MNISTMLP
 LAB = "mnist"
 #: the book's stored-notebook test accuracies (GUIDE.md's bands: MLP 0.962-0.966, MLR 0.916-0.924)
 BOOK = {"mlp": 0.9648, "mlr": 0.9219}
-SYNTHETIC_WARNING = (
-    "*** SYNTHETIC DATA, NOT MNIST: these losses and accuracies mean nothing (and don't compare with the book's) ***"
-)
+SYNTHETIC_WARNING = synthetic_notice("MNIST")
 
 
 def main(argv: Sequence[str] | None = None) -> dict:

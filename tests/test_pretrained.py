@@ -16,7 +16,6 @@ from conftest import load_script
 from datamodules.book_images import book_images_dir, load_images
 from datamodules.base import DataUnavailableError
 from lightning_modules.trainer import AcceleratorUnavailableError
-from lightning_modules import pretrained
 from lightning_modules.pretrained import (
     WeightsUnavailableError,
     book_transform,
