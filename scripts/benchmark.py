@@ -174,6 +174,8 @@ def _islp_datasets(lab: Lab, options: Options, datamodule: object) -> tuple[obje
         train, test = (tuple(t[: options.limit] for t in split) for split in (train, test))
     train, test = (TensorDataset(*(as_input(t) for t in split)) for split in (train, test))
     validation = test if datamodule.validation == "test" else datamodule.validation
+    if options.limit and isinstance(validation, int):  # the same cap as our data modules apply
+        validation = min(validation, len(train) // 5)
     return train, test, validation
 
 
