@@ -88,8 +88,11 @@ def run_lab(lab: ChapterLab, args: argparse.Namespace, extra: list[str]) -> tupl
     reader.start()
     status = process.wait()
     reader.join()
-    errors = [line for line in last_lines if line.startswith("error: ")]
-    return status, (errors[-1][len("error: ") :] if errors else (last_lines[-1] if last_lines else ""))
+    lines = list(last_lines)
+    starts = [i for i, line in enumerate(lines) if line.startswith("error: ")]
+    if starts:  # the message, which may go on over several lines
+        return status, "\n".join(lines[starts[-1] :])[len("error: ") :]
+    return status, lines[-1] if lines else ""
 
 
 def run_chapter(labs: list[ChapterLab], args: argparse.Namespace) -> list[Outcome]:
@@ -155,7 +158,8 @@ def write_report(outcomes: list[Outcome], log_dir: Path, quick: bool) -> Path:
     if skipped:
         lines += ["", "## Skipped or failed", ""]
         for outcome in skipped:
-            lines.append(f"- **{outcome.lab.name}** ({outcome.status}): {outcome.message or 'see the output above'}")
+            message = (outcome.message or "see the output above").replace("\n", "\n  ")  # continued in the list item
+            lines.append(f"- **{outcome.lab.name}** ({outcome.status}): {message}")
     if curves:
         lines += ["", "## Learning curves", ""]
         lines += [f"- [{path.relative_to(log_dir)}]({path.relative_to(log_dir)})" for path in curves]

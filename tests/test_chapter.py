@@ -21,7 +21,8 @@ FAKE_LAB = textwrap.dedent(
     log_dir = Path(args[args.index("--log-dir") + 1])
     name = Path(__file__).stem
     if "missing" in name and "--synthetic" not in args:
-        print("error: no data in data/ (expected train-images-idx3-ubyte); use --synthetic", file=sys.stderr)
+        print("error: no data in data/ (expected train-images-idx3-ubyte)", file=sys.stderr)
+        print("  or use --synthetic", file=sys.stderr)
         sys.exit(3)
     if "broken" in name:
         raise RuntimeError("a bug")
@@ -55,7 +56,7 @@ def test_report_mixes_finished_skipped_and_failed_labs(fake_labs, tmp_path):
     report = chapter.write_report(outcomes, tmp_path / "logs", quick=False).read_text()
     assert "| finished | net | test_accuracy | 0.9 | 0.95 | -0.05 | 1.5 | cpu | real |" in report
     assert "| missing | — | skipped |" in report and "| broken | — | failed |" in report
-    assert "**missing** (skipped): no data in data/ (expected train-images-idx3-ubyte); use --synthetic" in report
+    assert "**missing** (skipped): no data in data/ (expected train-images-idx3-ubyte)\n    or use --synthetic" in report
     assert "[finished/net_curves.png](finished/net_curves.png)" in report
 
 
