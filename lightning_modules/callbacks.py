@@ -21,11 +21,12 @@ class ErrorTracker(Callback):
 
     The book's ``ErrorTracker`` computed the validation and test figures itself,
     with a second forward pass. Here :class:`~lightning_modules.module.SimpleModule`
-    computes them over the whole set as it goes (synchronised across processes), so
-    they exist with or without this callback. The tracker watches the training loss instead: when an epoch's loss is NaN or infinite
-    it raises :class:`NonFiniteLossError` naming the epoch, on every process
-    at once (the check costs no per-step device sync). The logged figures
-    themselves are read back with :func:`lightning_modules.curves.read_metrics`.
+    computes them over the whole set as it goes (synchronised across processes),
+    so they exist with or without this callback. The tracker watches the
+    training loss instead: when an epoch's loss is NaN or infinite it raises
+    :class:`NonFiniteLossError` naming the epoch, on every process at once (the
+    check costs no per-step device sync). The logged figures themselves are read
+    back with :func:`lightning_modules.curves.read_metrics`.
     """
 
     def __init__(self) -> None:
@@ -49,8 +50,8 @@ class ErrorTracker(Callback):
         blew_up = trainer.strategy.reduce_boolean_decision(not bool(self._all_finite), all=False)
         if blew_up:
             raise NonFiniteLossError(
-                f"the training loss became NaN or infinite in epoch {trainer.current_epoch}: "
-                "try a lower learning rate (--model.lr), standardized inputs, or check the data for NaNs"
+                f"the training loss became NaN or infinite in epoch {trainer.current_epoch} (counting from 0, "
+                "as metrics.csv does): try a lower learning rate, standardized inputs, or check the data for NaNs"
             )
 
 

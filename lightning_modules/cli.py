@@ -24,7 +24,7 @@ from datamodules.base import InMemoryDataModule
 from lightning_modules.labs import USER_ERRORS
 from lightning_modules.module import SimpleModule
 from lightning_modules.predictions import PrintPredictions
-from lightning_modules.trainer import check_accelerator, latest_version
+from lightning_modules.trainer import check_accelerator, end_distributed, latest_version
 
 #: what ``make_trainer`` gives the lab scripts, as config: the same logs, callbacks and determinism
 TRAINER_DEFAULTS = {
@@ -92,6 +92,8 @@ def main(args: Sequence[str] | None = None) -> None:
     except USER_ERRORS as error:
         print(f"islp-lab: error: {error}", file=sys.stderr)
         sys.exit(1)
+    finally:
+        end_distributed()
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ from datamodules.base import CorruptDataError, DataUnavailableError
 from lightning_modules.callbacks import NonFiniteLossError
 from lightning_modules.curves import CurvesError, read_metrics, save_figure, summary_plot
 from lightning_modules.module import SimpleModule
-from lightning_modules.trainer import ACCELERATORS, AcceleratorUnavailableError, make_trainer
+from lightning_modules.trainer import ACCELERATORS, AcceleratorUnavailableError, end_distributed, make_trainer
 
 
 class LabError(RuntimeError):
@@ -201,5 +201,7 @@ def run(main: Callable[[Sequence[str] | None], Any], argv: Sequence[str] | None 
         print(f"error: {error}", file=sys.stderr)
         sys.exit(1)
     except KeyboardInterrupt:
-        print("interrupted: completed epochs are in the log folder; rerun to start again", file=sys.stderr)
+        print("interrupted: completed epochs are in the log folder; --resume continues from the last", file=sys.stderr)
         sys.exit(130)
+    finally:
+        end_distributed()

@@ -127,6 +127,16 @@ def csv_logger(save_dir: str | Path, name: str, resume: bool = False) -> Resumab
     return ResumableCSVLogger(save_dir=str(save_dir), name=name, version=version)
 
 
+def end_distributed() -> None:
+    """Close the process group of a DDP run before the interpreter exits.
+
+    Left open, gloo's threads can still be running at exit and abort the
+    process ("terminate called without an active exception").
+    """
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.destroy_process_group()
+
+
 def make_trainer(
     lab: str,
     model_name: str,
