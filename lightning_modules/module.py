@@ -133,21 +133,20 @@ class SimpleModule(LightningModule):
     def forward(self, x: Tensor) -> Tensor:
         return self.model(x)
 
-    def _loss_and_metric_inputs(self, batch: tuple[Tensor, ...]) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    def _loss_and_metric_inputs(self, batch: tuple[Tensor, ...]) -> tuple[Tensor, Tensor, Tensor]:
+        """The batch's loss, and the predictions and targets its metrics are updated with."""
         x, y = batch
         output = self(x)
         if self.task == "classification":
-            loss = self.loss_fn(output, y)
-            return loss, output, output, y
+            return self.loss_fn(output, y), output, y
         output = output.reshape(y.shape)
         if self.task == "binary":
-            loss = self.loss_fn(output, y.float())
             # probabilities, not logits: torchmetrics would guess from the value range
-            return loss, output, torch.sigmoid(output), y.int()
-        return self.loss_fn(output, y), output, output, y
+            return self.loss_fn(output, y.float()), torch.sigmoid(output), y.int()
+        return self.loss_fn(output, y), output, y
 
     def _step(self, stage: str, batch: tuple[Tensor, ...]) -> Tensor:
-        loss, _, metric_preds, metric_targets = self._loss_and_metric_inputs(batch)
+        loss, metric_preds, metric_targets = self._loss_and_metric_inputs(batch)
         # weighted by rows, so the epoch's mean equals the loss over the whole set
         getattr(self, f"{stage}_loss").update(loss, rows=metric_targets.shape[0])
         getattr(self, f"{stage}_metrics").update(metric_preds.detach(), metric_targets)
