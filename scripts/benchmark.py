@@ -55,7 +55,7 @@ class Lab:
     quick_epochs: int
     batch_size: int
     lr: float = 0.01
-    threads: int = 1  # torch threads for ours and the loop (ISLP: torch's default)
+    threads: int = 1  # torch threads for ours and the loop, as the lab script sets them (0: torch's default)
     num_classes: int | None = None
     quick_limit: int | None = None
 
@@ -98,17 +98,17 @@ LABS: dict[str, Lab] = {
     "hitters": Lab(_network("HittersMLP"), _datamodule("datamodules.hitters", "HittersDataModule", batch_size=32),
                    "regression", "mae", 50, 10, 32),
     "mnist_mlp": Lab(_network("MNISTMLP"), _datamodule("datamodules.mnist", "MNISTDataModule", data_dir="", batch_size=256),
-                     "classification", "accuracy", 5, 1, 256, threads=2, num_classes=10, quick_limit=20000),
+                     "classification", "accuracy", 5, 1, 256, threads=0, num_classes=10, quick_limit=20000),
     "mnist_mlr": Lab(_network("MNISTLogistic"), _datamodule("datamodules.mnist", "MNISTDataModule", data_dir="", batch_size=256),
-                     "classification", "accuracy", 5, 1, 256, threads=2, num_classes=10, quick_limit=20000),
+                     "classification", "accuracy", 5, 1, 256, threads=0, num_classes=10, quick_limit=20000),
     "cifar100": Lab(_network("CIFARCNN"), _datamodule("datamodules.cifar100", "CIFAR100DataModule", data_dir="", batch_size=128),
-                    "classification", "accuracy", 2, 1, 128, lr=0.001, threads=2, num_classes=100, quick_limit=3000),
+                    "classification", "accuracy", 2, 1, 128, lr=0.001, threads=0, num_classes=100, quick_limit=3000),
     "imdb_dense": Lab(_network("IMDBDense"),
                       _datamodule("datamodules.imdb", "IMDBDataModule", data_dir="", features="bag_of_words", batch_size=512),
-                      "binary", "accuracy", 5, 1, 512, lr=0.001, threads=2, quick_limit=5000),
+                      "binary", "accuracy", 5, 1, 512, lr=0.001, threads=0, quick_limit=5000),
     "imdb_lstm": Lab(_network("IMDBLSTM"),
                      _datamodule("datamodules.imdb", "IMDBDataModule", data_dir="", features="sequence", batch_size=300),
-                     "binary", "accuracy", 2, 1, 300, threads=2, quick_limit=2000),
+                     "binary", "accuracy", 2, 1, 300, threads=0, quick_limit=2000),
     "nyse_rnn": Lab(_network("NYSERNN"), _datamodule("datamodules.nyse", "NYSEDataModule", layout="sequence", batch_size=64),
                     "regression", "r2", 200, 20, 64, lr=0.001),
     "nyse_ar": Lab(_network("NonLinearAR", input_size=20),

@@ -131,7 +131,7 @@ def score_reviews(args: argparse.Namespace, datamodule: IMDBDataModule) -> list[
 
 
 def main(argv: Sequence[str] | None = None) -> dict | list[float]:
-    parser = lab_parser(__doc__.splitlines()[0], epochs=30, threads=1, data=True)
+    parser = lab_parser(__doc__.splitlines()[0], epochs=30, data=True)
     parser.add_argument("--lasso-lambdas", type=int, default=50, help="λ values on the lasso path (book: 50)")
     parser.add_argument("--predict", action="append", metavar="REVIEW",
                         help="score a review with the network already trained (repeatable; nothing is trained)")

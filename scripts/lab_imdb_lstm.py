@@ -31,7 +31,7 @@ BOOK = {"lstm": 0.8488}
 
 
 def main(argv: Sequence[str] | None = None) -> dict:
-    args = lab_parser(__doc__.splitlines()[0], epochs=20, threads=1, data=True).parse_args(argv)
+    args = lab_parser(__doc__.splitlines()[0], epochs=20, data=True).parse_args(argv)
     prepare(args)
 
     # Each review as its last 500 word indices, zero pre-padded.
