@@ -64,25 +64,23 @@ def _datamodule(module_path: str, class_name: str, **kwargs) -> Callable[[Option
     def build(options: Options) -> object:
         import importlib
 
+        from datamodules.base import DataUnavailableError
+
         data_class = getattr(importlib.import_module(module_path), class_name)
-        if "data_dir" in kwargs:  # a downloaded data set: real where present, else synthetic (said in the table)
-            data_dir = Path(options.data_dir)
-            kwargs["data_dir"] = str(data_dir)
-            kwargs["synthetic"] = not _has_data(class_name, data_dir)
         if options.limit:
             kwargs["limit"] = options.limit
-        return data_class(**kwargs)
+        if "data_dir" not in kwargs:  # ships with ISLP
+            return data_class(**kwargs)
+        # a downloaded data set: real where its files are (the data module itself says, and
+        # nothing is downloaded here), else synthetic, which the table says
+        datamodule = data_class(**{**kwargs, "data_dir": options.data_dir})
+        try:
+            datamodule.setup("fit")
+        except DataUnavailableError:
+            datamodule = data_class(**{**kwargs, "data_dir": options.data_dir, "synthetic": True})
+        return datamodule
 
     return build
-
-
-def _has_data(class_name: str, data_dir: Path) -> bool:
-    expected = {
-        "MNISTDataModule": data_dir / "MNIST" / "raw" / "train-images-idx3-ubyte",
-        "CIFAR100DataModule": data_dir / "cifar-100-python" / "train",
-        "IMDBDataModule": data_dir / "aclImdb",
-    }
-    return expected[class_name].exists()
 
 
 def _network(name: str, **kwargs) -> Callable[[], nn.Module]:
