@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, Union
 
 import numpy as np
+import scipy.sparse as sp
 import torch
 from pytorch_lightning import LightningDataModule
 from torch import Tensor
@@ -57,6 +58,37 @@ class DesignArrays:
 
 def float32_tensors(*arrays: np.ndarray) -> Tensors:
     return tuple(torch.tensor(array, dtype=torch.float32) for array in arrays)
+
+
+class SparseRows:
+    """Rows of a sparse matrix that stay sparse until a batch is served.
+
+    Indexing (by a ``LongTensor`` of rows, an array or a slice) gives another
+    ``SparseRows``, so the base's validation split and ``limit`` keep the data
+    sparse; :meth:`to_dense` makes a batch a float32 tensor. ``matrix`` is a
+    ``scipy.sparse.csr_matrix``, ready for scikit-learn.
+    """
+
+    def __init__(self, matrix: sp.csr_matrix) -> None:
+        self.matrix = sp.csr_matrix(matrix)
+
+    def __len__(self) -> int:
+        return self.matrix.shape[0]
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.matrix.shape
+
+    def __getitem__(self, rows: Tensor | np.ndarray | slice) -> SparseRows:
+        if isinstance(rows, Tensor):
+            rows = rows.cpu().numpy()
+        return SparseRows(self.matrix[rows])
+
+    def to_dense(self) -> Tensor:
+        return torch.from_numpy(self.matrix.toarray()).float()
+
+    def __repr__(self) -> str:
+        return f"SparseRows(shape={self.shape}, nnz={self.matrix.nnz})"
 
 
 class ShardedSampler:

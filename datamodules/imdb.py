@@ -50,7 +50,14 @@ import scipy.sparse as sp
 import torch
 from torch import Tensor
 
-from datamodules.base import CorruptDataError, DataUnavailableError, InMemoryDataModule, SyntheticDataWarning, Tensors
+from datamodules.base import (
+    CorruptDataError,
+    DataUnavailableError,
+    InMemoryDataModule,
+    SparseRows,
+    SyntheticDataWarning,
+    Tensors,
+)
 
 PAD, START, OOV = 0, 1, 2
 #: the number of reserved indices before the first word
@@ -138,37 +145,6 @@ class Sequences:
 
 
 # -- features --------------------------------------------------------------------
-class SparseRows:
-    """Rows of a sparse matrix that stay sparse until a batch is served.
-
-    Indexing (by a ``LongTensor`` of rows, an array or a slice) gives another
-    ``SparseRows``, so the base's validation split and ``limit`` keep the data
-    sparse; :meth:`to_dense` makes a batch a float32 tensor. ``matrix`` is a
-    ``scipy.sparse.csr_matrix``, ready for scikit-learn.
-    """
-
-    def __init__(self, matrix: sp.csr_matrix) -> None:
-        self.matrix = sp.csr_matrix(matrix)
-
-    def __len__(self) -> int:
-        return self.matrix.shape[0]
-
-    @property
-    def shape(self) -> tuple[int, int]:
-        return self.matrix.shape
-
-    def __getitem__(self, rows: Tensor | np.ndarray | slice) -> SparseRows:
-        if isinstance(rows, Tensor):
-            rows = rows.cpu().numpy()
-        return SparseRows(self.matrix[rows])
-
-    def to_dense(self) -> Tensor:
-        return torch.from_numpy(self.matrix.toarray()).float()
-
-    def __repr__(self) -> str:
-        return f"SparseRows(shape={self.shape}, nnz={self.matrix.nnz})"
-
-
 def bag_of_words(sequences: Sequences, num_columns: int) -> SparseRows:
     """Binary indicators: entry ``(i, j)`` is 1.0 iff index ``j`` occurs in sequence ``i``.
 
