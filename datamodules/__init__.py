@@ -1,5 +1,6 @@
-"""Data modules of the chapter's labs: load once, split, serve slices of in-memory tensors."""
+"""Data modules of the chapter's labs, and the book's ``SimpleDataModule`` for data sets you already have."""
 
-from datamodules.base import InMemoryDataModule, ShardedSampler, SimpleDataModule, TensorBatches
+from datamodules.base import InMemoryDataModule, ShardedSampler, TensorBatches, rec_num_workers
+from datamodules.simple import SimpleDataModule
 
-__all__ = ["InMemoryDataModule", "ShardedSampler", "SimpleDataModule", "TensorBatches"]
+__all__ = ["InMemoryDataModule", "ShardedSampler", "SimpleDataModule", "TensorBatches", "rec_num_workers"]

@@ -9,6 +9,7 @@ each tensor. Each process of a distributed run serves its own shard.
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Union
@@ -18,7 +19,7 @@ import scipy.sparse as sp
 import torch
 from pytorch_lightning import LightningDataModule
 from torch import Tensor
-from torch.utils.data import TensorDataset
+from torch.utils.data import DataLoader, Dataset, DistributedSampler, Subset, TensorDataset, random_split
 
 #: a data set held in memory: a tuple of tensors (features, ..., target) of equal length.
 #: An element may also be another row store (a sparse matrix, say) that has ``len()``,
@@ -26,7 +27,10 @@ from torch.utils.data import TensorDataset
 #: turns into a tensor with ``to_dense()`` when it is served as a batch.
 Tensors = tuple[Any, ...]
 
-Validation = Union[float, int, Literal["test"], TensorDataset, None]
+#: one split as the loaders serve it: tensors in memory, or any map-style data set
+Split = Union[Tensors, Dataset]
+
+Validation = Union[float, int, Literal["test"], Dataset, None]
 
 
 class DataUnavailableError(RuntimeError):
@@ -91,7 +95,7 @@ class SparseRows:
         return f"SparseRows(shape={self.shape}, nnz={self.matrix.nnz})"
 
 
-class ShardedSampler:
+class ShardedSampler(DistributedSampler):
     """Row indices for one process and one epoch.
 
     Shuffling draws a fresh permutation from ``seed`` and the epoch number, so
@@ -103,7 +107,8 @@ class ShardedSampler:
     processes must take the same number of steps, so a short shard repeats
     rows from the start of the permutation (as ``DistributedSampler`` does);
     for evaluation nothing is repeated, so whole-set metrics count each row
-    exactly once.
+    exactly once. (It is a ``DistributedSampler`` so that Lightning keeps it in
+    a ``DataLoader`` instead of putting its own, padding one, in its place.)
     """
 
     def __init__(
@@ -115,13 +120,10 @@ class ShardedSampler:
         world_size: int = 1,
         pad_to_equal: bool = False,
     ) -> None:
+        super().__init__(range(num_rows), num_replicas=world_size, rank=rank, shuffle=shuffle, seed=seed)
         self.num_rows = num_rows
-        self.shuffle = shuffle
-        self.seed = seed
-        self.rank = rank
         self.world_size = world_size
         self.pad_to_equal = pad_to_equal
-        self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
@@ -145,6 +147,9 @@ class ShardedSampler:
         if self.pad_to_equal:
             return math.ceil(self.num_rows / self.world_size)
         return len(range(self.rank, self.num_rows, self.world_size))
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self.indices().tolist())
 
 
 class TensorBatches:
@@ -176,11 +181,13 @@ class TensorBatches:
             yield tuple(t if isinstance(t, Tensor) else t.to_dense() for t in batch)
 
 
-def split_validation(
-    train: Tensors, validation: float | int, seed: int
-) -> tuple[Tensors, Tensors]:
-    """Hold out ``validation`` rows of ``train`` (a fraction or a count), drawn with ``seed``."""
-    num_rows = len(train[0])
+def held_out_rows(num_rows: int, validation: float | int, seed: int) -> tuple[Tensor, Tensor]:
+    """``(train_rows, valid_rows)``: ``validation`` rows (a fraction or a count) held out with ``seed``.
+
+    The very rows the book's ``SimpleDataModule`` holds out for the same seed
+    (``random_split`` into ``[rest, validation]`` with a generator seeded by
+    ``seed``), so figures are comparable with the book's.
+    """
     if isinstance(validation, float):
         if not 0.0 <= validation < 1.0:
             raise ValueError(f"validation fraction must be in [0, 1), got {validation}")
@@ -192,26 +199,80 @@ def split_validation(
             f"validation={validation} asks for {num_valid} of {num_rows} training rows: "
             "nothing would be left to train on"
         )
-    order = torch.randperm(num_rows, generator=torch.Generator().manual_seed(seed))
-    valid_rows, train_rows = order[:num_valid].sort().values, order[num_valid:].sort().values
-    return tuple(t[train_rows] for t in train), tuple(t[valid_rows] for t in train)
+    train, valid = random_split(
+        range(num_rows), [num_rows - num_valid, num_valid], generator=torch.Generator().manual_seed(seed)
+    )
+    return torch.as_tensor(train.indices, dtype=torch.long), torch.as_tensor(valid.indices, dtype=torch.long)
 
 
-def _as_tensors(data: TensorDataset | Sequence[Any]) -> Tensors:
-    return tuple(data.tensors) if isinstance(data, TensorDataset) else tuple(data)
+def rows_of(split: Split, rows: Tensor) -> Split:
+    """The given rows of a split: indexed tensors, or a ``Subset`` of a data set."""
+    if isinstance(split, tuple):
+        return tuple(t[rows] for t in split)
+    return Subset(split, rows.tolist())
+
+
+def num_rows(split: Split) -> int:
+    return len(split[0]) if isinstance(split, tuple) else len(split)
+
+
+def as_split(data: Dataset | Sequence[Any]) -> Split:
+    """A split as the loaders serve it: the tensors behind a ``TensorDataset`` (or a
+    ``Subset`` of one), sparse ones as :class:`SparseRows`; any other data set as is."""
+    if isinstance(data, (tuple, list)):
+        return tuple(_row_store(t) for t in data)
+    if isinstance(data, TensorDataset):
+        return tuple(_row_store(t) for t in data.tensors)
+    if isinstance(data, Subset):
+        inner = as_split(data.dataset)
+        if isinstance(inner, tuple):
+            return rows_of(inner, torch.as_tensor(data.indices, dtype=torch.long))
+    return data
+
+
+def _row_store(values: Any) -> Any:
+    """Sparse COO tensors become :class:`SparseRows` (fast row indexing); the rest stays."""
+    if isinstance(values, Tensor) and values.layout == torch.sparse_coo:
+        coalesced = values.coalesce()
+        if coalesced.dim() != 2:
+            raise ValueError(f"a sparse tensor of data must have 2 dimensions (rows, columns), got {tuple(values.shape)}")
+        row, column = coalesced.indices().numpy()
+        matrix = sp.csr_matrix((coalesced.values().numpy(), (row, column)), shape=tuple(coalesced.shape))
+        return SparseRows(matrix)
+    return values
+
+
+def rec_num_workers() -> int:
+    """How many data loader worker processes this process may usefully run: the CPUs it may use.
+
+    (The book's helper of the same name.) Tensor data sets need none here: their
+    batches are sliced in the main process.
+    """
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not on Linux
+        return os.cpu_count() or 1
 
 
 class InMemoryDataModule(LightningDataModule):
-    """Base of every data module here: load once, split, serve slices.
+    """Base of every data module here: load once, split, serve batches.
 
-    Subclasses implement :meth:`load`, returning the training and test sets as
-    tuples of tensors. ``validation`` follows the book's ``SimpleDataModule``:
-    a fraction or a count of training rows held out (seeded), a data set of
-    its own, ``"test"`` to validate on the test set, or ``None`` for none.
-    ``limit`` keeps only the first rows of the training and test sets, for a
-    quick trial (a validation *count* is then capped at a fifth of the rows kept).
-    ``eval_batch_size`` sizes the validation and test batches (default:
-    ``batch_size``; metrics are computed over the whole set either way).
+    Subclasses implement :meth:`load`, returning the training and test sets:
+    tuples of tensors (or ``TensorDataset``s), which are served as slices of
+    the tensors in the main process (no worker processes, no per-sample
+    collation), or any map-style data set (a torchvision data set with its
+    transform, say), served by a ``DataLoader`` with ``num_workers`` worker processes.
+
+    ``validation`` follows the book's ``SimpleDataModule``: a fraction or a
+    count of training rows held out (the book's rows for the same ``seed``), a
+    data set of its own, ``"test"`` to validate on the test set, or ``None``
+    for none. ``limit`` keeps only the first rows of the training and test
+    sets, for a quick trial (a validation *count* is then capped at a fifth of
+    the rows kept). ``eval_batch_size`` sizes the validation and test batches
+    (default: ``batch_size``; metrics are computed over the whole set either way).
+
+    The loaders work before any ``fit`` (the first one asks for :meth:`setup`).
+    Under DDP each process serves its own shard; evaluation shards repeat no row.
     """
 
     def __init__(
@@ -221,34 +282,39 @@ class InMemoryDataModule(LightningDataModule):
         eval_batch_size: int | None = None,
         seed: int = 0,
         limit: int | None = None,
+        num_workers: int = 0,
+        persistent_workers: bool = True,
     ) -> None:
         super().__init__()
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        if num_workers < 0:
+            raise ValueError(f"num_workers must be 0 or more, got {num_workers}")
         self.batch_size = batch_size
         self.eval_batch_size = eval_batch_size or batch_size
         self.validation = validation
         self.seed = seed
         self.limit = limit
-        self.train_data: Tensors | None = None
-        self.val_data: Tensors | None = None
-        self.test_data: Tensors | None = None
+        self.num_workers = num_workers
+        self.persistent_workers = persistent_workers and num_workers > 0
+        self.train_data: Split | None = None
+        self.val_data: Split | None = None
+        self.test_data: Split | None = None
 
     # -- what subclasses provide -------------------------------------------
-    def load(self) -> tuple[Tensors, Tensors]:
-        """Return ``(train, test)``, each a tuple of tensors of equal length."""
+    def load(self) -> tuple[Tensors | Dataset, Tensors | Dataset]:
+        """Return ``(train, test)``: tuples of tensors of equal length, or data sets."""
         raise NotImplementedError
 
     # -- Lightning hooks -----------------------------------------------------
     def setup(self, stage: str | None = None) -> None:
         if self.train_data is not None:  # idempotent: every stage shares one load
             return
-        train, test = self.load()
-        train, test = _as_tensors(train), _as_tensors(test)
+        train, test = (as_split(data) for data in self.load())
         if self.limit is not None:  # a quick trial on the first rows of each set
-            train, test = (tuple(t[: self.limit] for t in data) for data in (train, test))
+            train, test = (rows_of(data, torch.arange(min(self.limit, num_rows(data)))) for data in (train, test))
         validation = self.validation
-        if validation is None or (not isinstance(validation, str) and validation == 0):
+        if validation is None or (isinstance(validation, (int, float)) and validation == 0):
             val = None
         elif isinstance(validation, str):
             if validation != "test":
@@ -257,10 +323,11 @@ class InMemoryDataModule(LightningDataModule):
         elif isinstance(validation, (float, int)):
             if self.limit is not None and isinstance(validation, int):
                 # a quick trial on few rows: a held-out count meant for the whole set shrinks to a fifth
-                validation = min(validation, len(train[0]) // 5)
-            train, val = split_validation(train, validation, self.seed)
+                validation = min(validation, num_rows(train) // 5)
+            train_rows, valid_rows = held_out_rows(num_rows(train), validation, self.seed)
+            train, val = rows_of(train, train_rows), rows_of(train, valid_rows)
         else:
-            val = _as_tensors(validation)
+            val = as_split(validation)
         self.train_data, self.val_data, self.test_data = train, val, test
 
     def _shard(self) -> tuple[int, int]:
@@ -269,50 +336,46 @@ class InMemoryDataModule(LightningDataModule):
             return 0, 1
         return trainer.global_rank, trainer.world_size
 
-    def _batches(self, data: Tensors | None, batch_size: int, train: bool) -> TensorBatches | list:
+    def _batches(self, data: Split | None, batch_size: int, train: bool) -> TensorBatches | DataLoader | list:
+        """Batches of one split for this process: sliced from tensors, or from a ``DataLoader``."""
         if data is None:
             return []
         rank, world_size = self._shard()
         sampler = ShardedSampler(
-            len(data[0]), shuffle=train, seed=self.seed, rank=rank, world_size=world_size, pad_to_equal=train
+            num_rows(data), shuffle=train, seed=self.seed, rank=rank, world_size=world_size, pad_to_equal=train
         )
-        return TensorBatches(data, batch_size, sampler)
+        if isinstance(data, tuple):
+            return TensorBatches(data, batch_size, sampler)
+        return DataLoader(
+            data,
+            batch_size=batch_size,
+            sampler=sampler,
+            num_workers=self.num_workers,
+            persistent_workers=self.persistent_workers,
+            generator=torch.Generator().manual_seed(self.seed),  # seeds the workers' random transforms
+        )
 
-    def train_dataloader(self) -> TensorBatches:
-        return self._batches(self.train_data, self.batch_size, train=True)
+    def _loader(self, split: str, train: bool = False) -> TensorBatches | DataLoader | list:
+        self.setup()
+        batch_size = self.batch_size if train else self.eval_batch_size
+        return self._batches(getattr(self, f"{split}_data"), batch_size, train=train)
 
-    def val_dataloader(self) -> TensorBatches | list:
-        return self._batches(self.val_data, self.eval_batch_size, train=False)
+    def train_dataloader(self) -> TensorBatches | DataLoader:
+        return self._loader("train", train=True)
 
-    def test_dataloader(self) -> TensorBatches:
-        return self._batches(self.test_data, self.eval_batch_size, train=False)
+    def val_dataloader(self) -> TensorBatches | DataLoader | list:
+        return self._loader("val")
 
-    def predict_dataloader(self) -> TensorBatches:
+    def test_dataloader(self) -> TensorBatches | DataLoader:
+        return self._loader("test")
+
+    def predict_dataloader(self) -> TensorBatches | DataLoader:
         return self.test_dataloader()
 
     # -- conveniences --------------------------------------------------------
     def sizes(self) -> dict[str, int]:
         """Rows per split (after :meth:`setup`)."""
         return {
-            name: (0 if data is None else len(data[0]))
+            name: (0 if data is None else num_rows(data))
             for name, data in (("train", self.train_data), ("validation", self.val_data), ("test", self.test_data))
         }
-
-
-class SimpleDataModule(InMemoryDataModule):
-    """The book's ``SimpleDataModule`` on tensors you already have."""
-
-    def __init__(
-        self,
-        train_dataset: TensorDataset,
-        test_dataset: TensorDataset,
-        batch_size: int = 32,
-        validation: Validation = None,
-        eval_batch_size: int | None = None,
-        seed: int = 0,
-    ) -> None:
-        super().__init__(batch_size=batch_size, validation=validation, eval_batch_size=eval_batch_size, seed=seed)
-        self._train_dataset, self._test_dataset = train_dataset, test_dataset
-
-    def load(self) -> tuple[Tensors, Tensors]:
-        return _as_tensors(self._train_dataset), _as_tensors(self._test_dataset)

@@ -24,7 +24,7 @@ from datamodules.base import InMemoryDataModule
 from lightning_modules.labs import USER_ERRORS
 from lightning_modules.module import SimpleModule
 from lightning_modules.predictions import PrintPredictions
-from lightning_modules.trainer import check_accelerator, end_distributed, latest_version
+from lightning_modules.trainer import check_accelerator, end_distributed, latest_version, quiet_lightning
 
 #: what ``make_trainer`` gives the lab scripts, as config: the same logs, callbacks and determinism
 TRAINER_DEFAULTS = {
@@ -80,6 +80,7 @@ class LabCLI(LightningCLI):
 
 
 def main(args: Sequence[str] | None = None) -> None:
+    quiet_lightning()
     try:
         LabCLI(
             SimpleModule,

@@ -8,10 +8,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import matplotlib
-
-matplotlib.use("Agg")  # files, not windows: this also runs on machines with no display
-import matplotlib.pyplot as plt  # noqa: E402
-import pandas as pd  # noqa: E402
+import matplotlib.pyplot as plt
+import pandas as pd
 
 
 class CurvesError(ValueError):
@@ -123,6 +121,7 @@ def _run_label(path: Path) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    matplotlib.use("Agg")  # a command that writes a file: no window
     parser = argparse.ArgumentParser(
         prog="islp-curves", description="Plot training and validation curves from Lightning CSV logs."
     )

@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import matplotlib
 import torch
 from pytorch_lightning import LightningDataModule, Trainer, seed_everything
 from pytorch_lightning.utilities.exceptions import MisconfigurationException
@@ -192,6 +193,7 @@ def results_table(rows: Sequence[tuple[str, str, float, float | None]]) -> str:
 def run(main: Callable[[Sequence[str] | None], Any], argv: Sequence[str] | None = None) -> None:
     """Run a lab's ``main``; a user's mistake ends with one clear line and exit status 1
     (3 when the lab's data or weights are not available, which the chapter run reports as skipped)."""
+    matplotlib.use("Agg")  # figures go to files; no window, even where there is a display
     try:
         main(argv)
     except DataUnavailableError as error:

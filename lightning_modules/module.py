@@ -13,6 +13,8 @@ validation R² is the R² of the whole validation set, not a mean of batch R²s)
 
 from __future__ import annotations
 
+import copy
+from collections.abc import Callable
 from typing import Any, Literal
 
 import torch
@@ -21,7 +23,6 @@ from torch import Tensor, nn
 from torchmetrics import Accuracy, MeanAbsoluteError, MeanSquaredError, Metric, MetricCollection, R2Score
 
 Task = Literal["regression", "classification", "binary"]
-STAGES = ("train", "valid", "test")
 
 
 def build_metric(name: str, task: Task, num_classes: int | None = None) -> Metric:
@@ -64,70 +65,128 @@ class MeanLoss(Metric):
         return self.total / self.rows
 
 
+#: the loss of each task, and the task a given loss module implies
+TASK_LOSSES: dict[str, type[nn.Module]] = {
+    "regression": nn.MSELoss,
+    "classification": nn.CrossEntropyLoss,
+    "binary": nn.BCEWithLogitsLoss,
+}
+_LOSS_TASKS: dict[type[nn.Module], Task] = {
+    nn.CrossEntropyLoss: "classification",
+    nn.NLLLoss: "classification",
+    nn.BCEWithLogitsLoss: "binary",
+}
+
+
 class SimpleModule(LightningModule):
     """A network trained for one task, with the book's constructors.
+
+    Built the book's way (``SimpleModule.classification(model, num_classes=10,
+    optimizer=RMSprop(model.parameters(), lr=0.001), metrics={'accuracy':
+    Accuracy(...)})``) or by names, as the CLI's YAML does
+    (``SimpleModule(model, task="classification", num_classes=10, lr=0.001,
+    metrics=["accuracy"])``).
 
     Args:
         model: the network; it maps a batch of features to predictions (one
             output per row for regression and binary tasks, logits for classification).
-        task: ``regression`` (MSE loss), ``classification`` (cross-entropy) or
-            ``binary`` (BCE with logits).
-        metrics: short metric names, logged per stage as ``train_<name>_epoch``,
-            ``valid_<name>`` and ``test_<name>``.
+        loss: the loss module (default: the task's: MSE, cross-entropy, BCE with logits).
+        optimizer: an optimizer built on ``model.parameters()``, or the name of a
+            ``torch.optim`` class (default RMSprop, as in the book) used with ``lr``.
+        metrics: a dict of torchmetrics objects (logged under its keys), or short
+            names (``mae``, ``mse``, ``r2``, ``accuracy``). Each stage
+            (train/valid/test) gets its own copy, logged as ``train_<name>_epoch``,
+            ``valid_<name>`` and ``test_<name>``, over the whole epoch's data.
+            Classification tasks always log ``accuracy``.
+        on_epoch: log training figures once per epoch over the whole epoch
+            (default); with ``False``, the figures of every training batch instead.
+        pre_process_y_for_metrics: applied to the targets before the metrics see them.
+        task: ``regression``, ``classification`` or ``binary``; when not given,
+            implied by ``loss`` (cross-entropy: classification, BCE: binary), else regression.
         num_classes: number of classes (classification only).
-        optimizer: name of a ``torch.optim`` class (RMSprop as in the book).
-        lr: learning rate (the book's default is RMSprop's 0.01).
-        optimizer_kwargs: further keyword arguments of the optimizer.
+        lr: learning rate of an optimizer given by name (the book's default is RMSprop's 0.01).
+        optimizer_kwargs: further keyword arguments of an optimizer given by name.
+
+    ``module.loss`` is the loss and ``module.metrics`` the metrics as given (the
+    template of each stage's copy). A checkpoint reloads with
+    ``SimpleModule.load_from_checkpoint(path, model=network)``; a module built
+    with metric objects logs them again when they are passed too (``metrics=``).
     """
 
     def __init__(
         self,
         model: nn.Module,
-        task: Task = "regression",
-        metrics: list[str] | None = None,
+        loss: nn.Module | None = None,
+        optimizer: str | torch.optim.Optimizer | None = "RMSprop",
+        metrics: list[str] | dict[str, Metric] | None = None,
+        on_epoch: bool = True,
+        pre_process_y_for_metrics: Callable[[Tensor], Tensor] | None = None,
+        task: Task | None = None,
         num_classes: int | None = None,
-        optimizer: str = "RMSprop",
         lr: float = 0.01,
         optimizer_kwargs: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
+        task = task or _LOSS_TASKS.get(type(loss), "regression")
+        if task not in TASK_LOSSES:
+            raise ValueError(f"unknown task {task!r}: choose regression, classification or binary")
         if task == "classification" and not num_classes:
             raise ValueError("a classification task needs num_classes")
-        if not hasattr(torch.optim, optimizer):
-            raise ValueError(f"unknown optimizer {optimizer!r}: use the name of a torch.optim class, e.g. RMSprop")
-        # The network is saved in the checkpoint's weights; its construction is
-        # recorded by the CLI's config (see `islp-lab`), so keep it out of hparams.
-        self.save_hyperparameters(ignore=["model"])
+        optimizer = optimizer or "RMSprop"
+        if isinstance(optimizer, str):
+            if not isinstance(getattr(torch.optim, optimizer, None), type):
+                raise ValueError(f"unknown optimizer {optimizer!r}: use the name of a torch.optim class, e.g. RMSprop")
+            optimizer_name = optimizer
+        else:
+            _check_optimizer_owns(optimizer, model)
+            optimizer_name, lr = type(optimizer).__name__, optimizer.param_groups[0]["lr"]
         self.model = model
         self.task = task
-        self.loss_fn: nn.Module = {
-            "regression": nn.MSELoss(),
-            "classification": nn.CrossEntropyLoss(),
-            "binary": nn.BCEWithLogitsLoss(),
-        }[task]
-        metrics = list(metrics or (["accuracy"] if task != "regression" else []))
-        collection = MetricCollection({name: build_metric(name, task, num_classes) for name in metrics})
-        self.train_metrics = collection.clone()
-        self.valid_metrics = collection.clone()
-        self.test_metrics = collection.clone()
-        self.train_loss = MeanLoss()
-        self.valid_loss = MeanLoss()
-        self.test_loss = MeanLoss()
+        self.loss = loss if loss is not None else TASK_LOSSES[task]()
+        self._optimizer = None if isinstance(optimizer, str) else optimizer
+        self.on_epoch = on_epoch
+        self.pre_process_y_for_metrics = pre_process_y_for_metrics
+        self.metrics = nn.ModuleDict(_metrics_as_given(metrics, task, num_classes))
+        for stage in ("train", "valid", "test"):
+            setattr(self, f"{stage}_metrics", MetricCollection(copy.deepcopy(dict(self.metrics)), compute_groups=False))
+            setattr(self, f"{stage}_loss", MeanLoss())
+        # What rebuilds this module from a checkpoint (with the network passed again): objects
+        # (the network, the loss, an optimizer, metric objects) stay out, their names go in.
+        self.save_hyperparameters({
+            "task": task,
+            "num_classes": num_classes,
+            "metrics": list(metrics) if isinstance(metrics, (list, tuple)) else None,
+            "optimizer": optimizer_name,
+            "lr": lr,
+            "optimizer_kwargs": optimizer_kwargs,
+            "on_epoch": on_epoch,
+        })
 
     # -- the book's constructors ---------------------------------------------
+    # ``device`` is accepted for the book's code and not needed: the metrics are
+    # submodules and follow the module to whatever device the Trainer uses.
     @classmethod
-    def regression(cls, model: nn.Module, metrics: list[str] | None = None, **kwargs: Any) -> SimpleModule:
-        return cls(model, task="regression", metrics=metrics, **kwargs)
+    def regression(
+        cls, model: nn.Module, metrics: list[str] | dict[str, Metric] | None = None, device: Any = None, **kwargs: Any
+    ) -> SimpleModule:
+        return cls(model, metrics=metrics, task="regression", **kwargs)
 
     @classmethod
     def classification(
-        cls, model: nn.Module, num_classes: int, metrics: list[str] | None = None, **kwargs: Any
+        cls,
+        model: nn.Module,
+        num_classes: int,
+        metrics: list[str] | dict[str, Metric] | None = None,
+        device: Any = None,
+        **kwargs: Any,
     ) -> SimpleModule:
-        return cls(model, task="classification", metrics=metrics, num_classes=num_classes, **kwargs)
+        return cls(model, metrics=metrics, task="classification", num_classes=num_classes, **kwargs)
 
     @classmethod
-    def binary_classification(cls, model: nn.Module, metrics: list[str] | None = None, **kwargs: Any) -> SimpleModule:
-        return cls(model, task="binary", metrics=metrics, **kwargs)
+    def binary_classification(
+        cls, model: nn.Module, metrics: list[str] | dict[str, Metric] | None = None, device: Any = None, **kwargs: Any
+    ) -> SimpleModule:
+        return cls(model, metrics=metrics, task="binary", **kwargs)
 
     # -- steps ---------------------------------------------------------------
     def forward(self, x: Tensor) -> Tensor:
@@ -137,19 +196,28 @@ class SimpleModule(LightningModule):
         """The batch's loss, and the predictions and targets its metrics are updated with."""
         x, y = batch
         output = self(x)
-        if self.task == "classification":
-            return self.loss_fn(output, y), output, y
-        output = output.reshape(y.shape)
+        if self.task != "classification" and output.shape != y.shape and output.numel() == y.numel():
+            output = output.reshape(y.shape)  # (N, 1) against (N,): never broadcast to (N, N)
         if self.task == "binary":
+            loss = self.loss(output, y.to(output.dtype))
             # probabilities, not logits: torchmetrics would guess from the value range
-            return self.loss_fn(output, y.float()), torch.sigmoid(output), y.int()
-        return self.loss_fn(output, y), output, y
+            predictions, targets = torch.sigmoid(output), y.int()
+        else:
+            loss, predictions, targets = self.loss(output, y), output, y
+        if self.pre_process_y_for_metrics is not None:
+            targets = self.pre_process_y_for_metrics(y)
+        return loss, predictions.detach(), targets
 
     def _step(self, stage: str, batch: tuple[Tensor, ...]) -> Tensor:
-        loss, metric_preds, metric_targets = self._loss_and_metric_inputs(batch)
+        loss, predictions, targets = self._loss_and_metric_inputs(batch)
+        metrics: MetricCollection = getattr(self, f"{stage}_metrics")
+        if stage == "train" and not self.on_epoch:  # the book's per-batch figures
+            self.log("train_loss", loss, on_step=True, on_epoch=False)
+            self.log_dict({f"train_{name}": value for name, value in metrics(predictions, targets).items()})
+            return loss
         # weighted by rows, so the epoch's mean equals the loss over the whole set
-        getattr(self, f"{stage}_loss").update(loss, rows=metric_targets.shape[0])
-        getattr(self, f"{stage}_metrics").update(metric_preds.detach(), metric_targets)
+        getattr(self, f"{stage}_loss").update(loss, rows=targets.shape[0])
+        metrics.update(predictions, targets)
         return loss
 
     def training_step(self, batch: tuple[Tensor, ...], batch_idx: int) -> Tensor:
@@ -182,8 +250,16 @@ class SimpleModule(LightningModule):
         self.log(f"{stage}_loss{suffix}", loss_metric, on_step=False, on_epoch=True)
         self.log_dict({f"{stage}_{name}{suffix}": metric for name, metric in metrics.items()}, on_step=False, on_epoch=True)
 
+    def on_train_start(self) -> None:
+        # a sanity check or an earlier validate() may have left figures in the validation metrics
+        self.valid_loss.reset()
+        self.valid_metrics.reset()
+
     def on_train_epoch_end(self) -> None:
-        self._log_epoch("train")
+        if self.on_epoch:
+            self._log_epoch("train")
+        else:
+            self.train_metrics.reset()
 
     def on_validation_epoch_end(self) -> None:
         self._log_epoch("valid")
@@ -192,5 +268,33 @@ class SimpleModule(LightningModule):
         self._log_epoch("test")
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
+        if self._optimizer is not None:  # built by the caller on the model's parameters
+            return self._optimizer
         optimizer_class = getattr(torch.optim, self.hparams.optimizer)
         return optimizer_class(self.parameters(), lr=self.hparams.lr, **(self.hparams.optimizer_kwargs or {}))
+
+
+def _metrics_as_given(metrics: list[str] | dict[str, Metric] | None, task: Task, num_classes: int | None) -> dict[str, Metric]:
+    """Metric objects by name: a dict's objects as they are, names built; accuracy added for classifiers."""
+    if isinstance(metrics, dict):
+        given = {name: metric if isinstance(metric, Metric) else build_metric(metric, task, num_classes)
+                 for name, metric in metrics.items()}
+    elif isinstance(metrics, str):
+        raise ValueError(f"metrics must be a list of names or a dict of metrics, got the string {metrics!r}")
+    else:
+        given = {name: build_metric(name, task, num_classes) for name in metrics or []}
+    if task != "regression" and "accuracy" not in given:  # as the book's constructors do
+        given["accuracy"] = build_metric("accuracy", task, num_classes)
+    return given
+
+
+def _check_optimizer_owns(optimizer: torch.optim.Optimizer, model: nn.Module) -> None:
+    """An optimizer given as an object must have been built on this model's parameters."""
+    if not isinstance(optimizer, torch.optim.Optimizer):
+        raise ValueError(f"optimizer must be a torch.optim optimizer or its name, got {type(optimizer).__name__}")
+    own = {id(parameter) for parameter in model.parameters()}
+    if any(id(parameter) not in own for group in optimizer.param_groups for parameter in group["params"]):
+        raise ValueError(
+            "the optimizer was built on parameters that are not the model's: build it from this model, "
+            "e.g. RMSprop(model.parameters(), lr=0.001)"
+        )

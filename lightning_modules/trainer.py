@@ -27,9 +27,17 @@ class _NoAdvertising(logging.Filter):
         return "Tip:" not in record.getMessage()
 
 
-logging.getLogger("pytorch_lightning.utilities.rank_zero").addFilter(_NoAdvertising())
-# a deprecation inside Lightning itself (torch's pytree API), nothing a user of this project can act on
-warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
+_QUIET = _NoAdvertising()
+
+
+def quiet_lightning() -> None:
+    """Drop Lightning's advertising line and a deprecation inside Lightning that no user can act on.
+
+    Called when this project builds a Trainer, never on import (a notebook's
+    logging and warnings stay as its user set them).
+    """
+    logging.getLogger("pytorch_lightning.utilities.rank_zero").addFilter(_QUIET)  # adding it twice is a no-op
+    warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
 
 
 class AcceleratorUnavailableError(RuntimeError):
@@ -161,6 +169,7 @@ def make_trainer(
     ``limit_train_batches``...).
     """
     check_accelerator(accelerator)
+    quiet_lightning()
     if enable_progress_bar is None:
         enable_progress_bar = sys.stderr.isatty()
     callbacks = default_callbacks(seed) + list(callbacks or [])

@@ -7,7 +7,8 @@ import torch
 from torch.utils.data import TensorDataset
 
 from conftest import regression_tensors
-from datamodules.base import ShardedSampler, SimpleDataModule, TensorBatches, split_validation
+from datamodules import SimpleDataModule
+from datamodules.base import ShardedSampler, TensorBatches, held_out_rows
 from datamodules.hitters import HittersDataModule, load_hitters
 from datamodules.nyse import NYSEDataModule, load_nyse
 
@@ -37,15 +38,16 @@ def test_validation_as_test_set_or_dataset():
 
 
 def test_split_is_seeded_disjoint_and_complete():
+    (train_a, valid_a), (train_b, valid_b) = (held_out_rows(100, 0.2, seed=3) for _ in range(2))
+    assert torch.equal(valid_a, valid_b)  # same seed, same split
+    assert len(valid_a) == 20 and set(train_a.tolist()).isdisjoint(valid_a.tolist())
+    assert sorted(train_a.tolist() + valid_a.tolist()) == list(range(100))
+    _, valid_other = held_out_rows(100, 0.2, seed=4)
+    assert not torch.equal(valid_a, valid_other)
     X, y = regression_tensors(100)
-    ids = torch.arange(100)
-    (train_a, valid_a), (train_b, valid_b) = (split_validation((ids, X), 0.2, seed=3) for _ in range(2))
-    assert torch.equal(valid_a[0], valid_b[0])  # same seed, same split
-    assert set(train_a[0].tolist()).isdisjoint(valid_a[0].tolist())
-    assert sorted(train_a[0].tolist() + valid_a[0].tolist()) == list(range(100))
-    _, valid_other = split_validation((ids, X), 0.2, seed=4)
-    assert not torch.equal(valid_a[0], valid_other[0])
-    assert torch.equal(valid_a[1], X[valid_a[0]])  # rows stay aligned across tensors
+    module = SimpleDataModule(TensorDataset(X, y), TensorDataset(X, y), validation=0.2, seed=3)
+    module.setup()
+    assert torch.equal(module.val_data[0], X[valid_a]) and torch.equal(module.val_data[1], y[valid_a])  # rows stay aligned
 
 
 @pytest.mark.parametrize("validation", [1.5, 100, 250])

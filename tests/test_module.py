@@ -11,24 +11,24 @@ from torchmetrics import MeanAbsoluteError, R2Score
 from torchmetrics.classification import BinaryAccuracy, MulticlassAccuracy
 
 from conftest import regression_tensors
-from datamodules.base import SimpleDataModule
+from datamodules import SimpleDataModule
 from lightning_modules.module import SimpleModule
 from lightning_modules.trainer import make_trainer
 
 
 def test_factories_pick_loss_and_metrics():
     regression = SimpleModule.regression(nn.Linear(4, 1), metrics=["mae", "r2"])
-    assert isinstance(regression.loss_fn, nn.MSELoss)
+    assert isinstance(regression.loss, nn.MSELoss)
     assert isinstance(regression.valid_metrics["mae"], MeanAbsoluteError)
     assert isinstance(regression.test_metrics["r2"], R2Score)
 
     classification = SimpleModule.classification(nn.Linear(4, 3), num_classes=3)
-    assert isinstance(classification.loss_fn, nn.CrossEntropyLoss)
+    assert isinstance(classification.loss, nn.CrossEntropyLoss)
     assert isinstance(classification.train_metrics["accuracy"], MulticlassAccuracy)
     assert classification.hparams.num_classes == 3
 
     binary = SimpleModule.binary_classification(nn.Linear(4, 1))
-    assert isinstance(binary.loss_fn, nn.BCEWithLogitsLoss)
+    assert isinstance(binary.loss, nn.BCEWithLogitsLoss)
     assert isinstance(binary.valid_metrics["accuracy"], BinaryAccuracy)
 
 

@@ -9,7 +9,7 @@ from torch import nn
 from torch.utils.data import TensorDataset
 
 from conftest import regression_tensors
-from datamodules.base import SimpleDataModule
+from datamodules import SimpleDataModule
 from lightning_modules.callbacks import ErrorTracker, NonFiniteLossError
 from lightning_modules.module import SimpleModule
 from lightning_modules.trainer import AcceleratorUnavailableError, available_accelerators, check_accelerator, make_trainer

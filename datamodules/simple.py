@@ -1,0 +1,123 @@
+"""The book's ``SimpleDataModule``: a data module around data sets you already have.
+
+It takes what the book's lab builds — ``TensorDataset``s (dense or sparse
+COO tensors), torchvision data sets with their transforms, ``Subset``s — and
+holds out the same validation rows as ``ISLP.torch.SimpleDataModule`` for the
+same seed. Tensor data is served as slices of the tensors (no worker
+processes: ``num_workers`` is not needed there); any other data set goes
+through a ``DataLoader`` with ``num_workers`` worker processes.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset, TensorDataset, random_split
+
+from datamodules.base import InMemoryDataModule, Validation
+
+
+class SimpleDataModule(InMemoryDataModule):
+    """Training and test data sets, an optional validation split, and their loaders.
+
+    Args:
+        train_dataset: any map-style data set of ``(features, target)`` pairs.
+        test_dataset: the same, for testing.
+        batch_size: training batch size (validation and test too, unless
+            ``eval_batch_size`` says otherwise).
+        num_workers: worker processes of the ``DataLoader`` for data sets that are
+            not tensors (``rec_num_workers()`` is the most that helps).
+            Tensor data sets are sliced in the main process and need none.
+        persistent_workers: keep those workers alive between epochs.
+        validation: a fraction or a count of training rows held out (the rows
+            the book's helper holds out for the same ``seed``), a data set of
+            its own (the book passes the test set), or ``None`` for none.
+        seed: seed of the held-out rows and of the shuffling.
+        eval_batch_size: validation and test batch size (default ``batch_size``).
+
+    The loaders work straight after construction, before any ``fit``.
+    """
+
+    def __init__(
+        self,
+        train_dataset: Dataset,
+        test_dataset: Dataset,
+        batch_size: int = 32,
+        num_workers: int = 0,
+        persistent_workers: bool = True,
+        validation: Validation = None,
+        seed: int = 0,
+        eval_batch_size: int | None = None,
+    ) -> None:
+        super().__init__(
+            batch_size=batch_size,
+            validation=validation,
+            eval_batch_size=eval_batch_size,
+            seed=seed,
+            num_workers=num_workers,
+            persistent_workers=persistent_workers,
+        )
+        self._datasets = (train_dataset, test_dataset)
+
+    def load(self) -> tuple[Dataset, Dataset]:
+        return self._datasets
+
+    @classmethod
+    def fromarrays(
+        cls,
+        *arrays: Any,
+        test: float | int = 0,
+        validation: float | int = 0,
+        batch_size: int = 32,
+        num_workers: int = 0,
+        persistent_workers: bool = True,
+        test_as_validation: bool = False,
+        seed: int = 0,
+    ) -> SimpleDataModule:
+        """A data module from arrays of equal length (features, ..., target), split as the book's helper splits them.
+
+        ``test`` and ``validation`` are fractions or counts of the rows; the rows
+        go to training, test and validation as ``ISLP.torch.SimpleDataModule.fromarrays``
+        sends them for the same ``seed``. With ``test_as_validation`` the test
+        rows also serve as the validation set. Floating-point arrays become
+        float32 tensors (what a network's weights are); others keep their type.
+        """
+        tensors = [_as_tensor(array) for array in arrays]
+        total = len(tensors[0])
+        counts = [int(share * total) if isinstance(share, float) else int(share) for share in (test, validation)]
+        if total <= sum(counts):
+            raise ValueError(
+                f"test={test} and validation={validation} ask for {sum(counts)} of {total} rows: none left for training"
+            )
+        train_part, test_part, valid_part = random_split(
+            range(total), [total - sum(counts), *counts], generator=torch.Generator().manual_seed(seed)
+        )
+        train_ds, test_ds, valid_ds = (
+            TensorDataset(*(t[torch.as_tensor(part.indices, dtype=torch.long)] for t in tensors))
+            for part in (train_part, test_part, valid_part)
+        )
+        if test_as_validation:
+            if counts[1]:
+                warnings.warn(
+                    f"test_as_validation=True validates on the test rows; the {counts[1]} validation rows "
+                    "asked for are left unused (set validation=0)",
+                    stacklevel=2,
+                )
+            valid_ds = test_ds
+        return cls(
+            train_ds,
+            test_ds,
+            batch_size=batch_size,
+            num_workers=num_workers,
+            persistent_workers=persistent_workers,
+            validation=valid_ds if len(valid_ds) else None,
+            seed=seed,
+        )
+
+
+def _as_tensor(array: Any) -> torch.Tensor:
+    tensor = torch.as_tensor(np.asarray(array)) if not isinstance(array, torch.Tensor) else array
+    return tensor.to(torch.get_default_dtype()) if tensor.is_floating_point() else tensor
