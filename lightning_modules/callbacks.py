@@ -11,6 +11,8 @@ import pandas as pd
 import torch
 from pytorch_lightning import Callback, LightningModule, Trainer
 
+from lightning_modules.lightning_internals import set_csv_columns
+
 
 class NonFiniteLossError(RuntimeError):
     """The training loss became NaN or infinite."""
@@ -121,7 +123,7 @@ class ResumableCSVLog(Callback):
         temporary = csv.with_suffix(".csv.tmp")
         rows[columns].to_csv(temporary, index=False)
         os.replace(temporary, csv)
-        writer.metrics_keys = columns  # its next rows append under the same header
+        set_csv_columns(writer, columns)  # its next rows append under the same header
 
 
 def completed_rows(frame: pd.DataFrame, epoch: int, step: int, figures: dict[str, float]) -> pd.DataFrame:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import sys
 import warnings
 from pathlib import Path
@@ -16,6 +15,7 @@ from pytorch_lightning.loggers import CSVLogger
 from pytorch_lightning.utilities import rank_zero_only
 
 from lightning_modules.callbacks import EpochProgress, ErrorTracker, ResumableCSVLog
+from lightning_modules.lightning_internals import csv_writer_opened, global_seed, set_csv_columns
 
 ACCELERATORS = ("auto", "cpu", "cuda", "gpu", "mps")
 
@@ -82,7 +82,7 @@ class SeedEachEpoch(Callback):
         self.seed = seed
 
     def on_train_epoch_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        seed = self.seed if self.seed is not None else int(os.environ.get("PL_GLOBAL_SEED", 0))
+        seed = self.seed if self.seed is not None else global_seed()
         torch.manual_seed(seed * 1_000_003 + trainer.current_epoch * 1_009 + trainer.global_rank)
 
 
@@ -118,14 +118,14 @@ class ResumableCSVLogger(CSVLogger):
 
     @property
     def experiment(self) -> Any:
-        if self._experiment is not None or rank_zero_only.rank != 0:
+        if csv_writer_opened(self) or rank_zero_only.rank != 0:
             return super().experiment
         csv = Path(self.log_dir) / "metrics.csv"
         previous = csv.read_text() if csv.is_file() else ""
         writer = super().experiment  # opening the version folder removes metrics.csv
         if previous.strip():
             csv.write_text(previous)
-            writer.metrics_keys = previous.splitlines()[0].split(",")
+            set_csv_columns(writer, previous.splitlines()[0].split(","))
         return writer
 
 

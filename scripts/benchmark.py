@@ -1,16 +1,19 @@
-"""Time the labs three ways, side by side in one run: ours, ISLP 0.6's helpers, a hand-written loop.
+"""Time the labs four ways, side by side in one run: ours, the book's code on ours, ISLP 0.6's helpers, a hand-written loop.
 
     python scripts/benchmark.py                    # every lab, the book's epochs
     python scripts/benchmark.py --labs nyse_rnn    # one lab
     python scripts/benchmark.py --quick            # a few epochs each, a couple of minutes
 
 Each (lab, implementation) runs in a fresh Python process, so start-up, peak
-memory (max RSS) and thread settings don't leak between them. All three use
+memory (max RSS) and thread settings don't leak between them. "book" and
+"islp" run the very same code (the book's calls), one on ``lightning_modules``,
+the other on ``ISLP.torch``: their ratio is what a reader gains by changing
+the import line. All four use
 the same data, batch size, optimizer and epochs; the figures are wall-clock
 seconds of training (validation each epoch included). Threads: ours and the
-loop use the lab scripts' setting (one thread for the small networks); ISLP
-runs as the book runs it, with torch's default (one per core) unless
-``--islp-threads`` says otherwise. The table prints the thread counts used.
+loop use the lab scripts' setting (one thread for the small networks); the
+book's code (on ISLP or on ours) runs as the book runs it, with torch's default
+(one per core) unless ``--islp-threads`` says otherwise. The table prints the thread counts used.
 """
 
 from __future__ import annotations
@@ -34,13 +37,13 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @dataclass
 class Options:
-    """What every implementation of a lab is given (the same for all three)."""
+    """What every implementation of a lab is given (the same for all four)."""
 
     epochs: int
     log_dir: str
     data_dir: str
     limit: int | None  # keep only the first rows of the training and test sets
-    accelerator: str = "cpu"  # cpu or cuda, for all three
+    accelerator: str = "cpu"  # cpu or cuda, for all four
 
 
 @dataclass
@@ -48,7 +51,7 @@ class Lab:
     """How to build one lab's pieces; each implementation trains them its own way."""
 
     network: Callable[[], nn.Module]
-    datamodule: Callable[[Options], object]  # our data module (its tensors feed all three)
+    datamodule: Callable[[Options], object]  # our data module (its tensors feed all four)
     task: str  # regression / classification / binary
     metric: str
     epochs: int  # enough epochs for a steady per-epoch figure (not always the book's)
@@ -136,7 +139,7 @@ def _figure(lab: Lab, output: torch.Tensor, y: torch.Tensor) -> float:
     return float(accuracy(output, y, task="multiclass", num_classes=lab.num_classes))
 
 
-# -- the three implementations (each runs in its own process) ----------------------------
+# -- the four implementations (each runs in its own process) ----------------------------
 def run_ours(lab: Lab, options: Options) -> tuple[float, float, bool]:
     from lightning_modules.labs import fit_and_test
     from lightning_modules.module import SimpleModule
@@ -177,36 +180,50 @@ def _islp_datasets(lab: Lab, options: Options, datamodule: object) -> tuple[obje
     return train, test, validation
 
 
-def run_islp(lab: Lab, options: Options) -> tuple[float, float, bool]:
-    """ISLP 0.6's helpers as the book's labs use them (num_workers as the book picks them)."""
-    from ISLP.torch import ErrorTracker, SimpleDataModule, SimpleModule, rec_num_workers
+def run_book_api(api: object, lab: Lab, options: Options) -> tuple[float, float, bool]:
+    """The book's lab code as printed, on ``api``: ISLP 0.6's ``ISLP.torch`` or our ``lightning_modules``
+    (num_workers as the book picks them, an optimizer object, metric objects, a plain Trainer)."""
     from pytorch_lightning import Trainer
     from pytorch_lightning.loggers import CSVLogger
     from torchmetrics import MeanAbsoluteError, R2Score
 
     ours = lab.datamodule(options)
     train, test, validation = _islp_datasets(lab, options, ours)
-    datamodule = SimpleDataModule(
-        train, test, batch_size=lab.batch_size, num_workers=min(4, rec_num_workers()), validation=validation
+    datamodule = api.SimpleDataModule(
+        train, test, batch_size=lab.batch_size, num_workers=min(4, api.rec_num_workers()), validation=validation
     )
     network = lab.network()
     optimizer = torch.optim.RMSprop(network.parameters(), lr=lab.lr)
     if lab.task == "regression":
         metric = {"mae": MeanAbsoluteError, "r2": R2Score}[lab.metric]()
-        module = SimpleModule.regression(network, optimizer=optimizer, metrics={lab.metric: metric})
+        module = api.SimpleModule.regression(network, optimizer=optimizer, metrics={lab.metric: metric})
     elif lab.task == "binary":
-        module = SimpleModule.binary_classification(network, optimizer=optimizer)
+        module = api.SimpleModule.binary_classification(network, optimizer=optimizer)
     else:
-        module = SimpleModule.classification(network, num_classes=lab.num_classes, optimizer=optimizer)
+        module = api.SimpleModule.classification(network, num_classes=lab.num_classes, optimizer=optimizer)
     trainer = Trainer(
-        deterministic=True, max_epochs=options.epochs, callbacks=[ErrorTracker()], accelerator=options.accelerator,
-        logger=CSVLogger(options.log_dir, name="islp"), enable_progress_bar=False, enable_model_summary=False,
+        deterministic=True, max_epochs=options.epochs, callbacks=[api.ErrorTracker()], accelerator=options.accelerator,
+        logger=CSVLogger(options.log_dir, name=api.__name__), enable_progress_bar=False, enable_model_summary=False,
     )
     start = time.perf_counter()
     trainer.fit(module, datamodule=datamodule)
     fit_seconds = time.perf_counter() - start
     (figures,) = trainer.test(module, datamodule=datamodule, verbose=False)
     return fit_seconds, figures[f"test_{lab.metric}"], getattr(ours, "synthetic", False)
+
+
+def run_islp(lab: Lab, options: Options) -> tuple[float, float, bool]:
+    """ISLP 0.6's helpers as the book's labs use them."""
+    import ISLP.torch
+
+    return run_book_api(ISLP.torch, lab, options)
+
+
+def run_book(lab: Lab, options: Options) -> tuple[float, float, bool]:
+    """The same book code with ``ISLP.torch`` replaced by ``lightning_modules``."""
+    import lightning_modules
+
+    return run_book_api(lightning_modules, lab, options)
 
 
 def run_loop(lab: Lab, options: Options) -> tuple[float, float, bool]:
@@ -242,7 +259,7 @@ def run_loop(lab: Lab, options: Options) -> tuple[float, float, bool]:
     return fit_seconds, evaluate(X_test, y_test), getattr(datamodule, "synthetic", False)
 
 
-IMPLEMENTATIONS = {"ours": run_ours, "islp": run_islp, "loop": run_loop}
+IMPLEMENTATIONS = {"ours": run_ours, "book": run_book, "islp": run_islp, "loop": run_loop}
 
 
 def child(lab_name: str, implementation: str, options: Options, threads: int) -> None:
@@ -275,14 +292,18 @@ def measure(lab_name: str, implementation: str, options: Options, threads: int) 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--labs", default=",".join(LABS), help=f"comma-separated, from: {', '.join(LABS)}")
-    parser.add_argument("--implementations", default="ours,islp,loop", help="comma-separated, from: ours, islp, loop")
+    parser.add_argument(
+        "--implementations", default="ours,book,islp,loop",
+        help="comma-separated, from: ours (our data modules and lab settings), book (the book's code on our modules), "
+        "islp (the book's code on ISLP 0.6's helpers), loop (plain PyTorch)",
+    )
     parser.add_argument("--epochs", type=int, default=None, help="epochs for every lab (default: the book's)")
     parser.add_argument("--quick", action="store_true", help="a few epochs per lab")
     parser.add_argument("--log-dir", default="logs/benchmark", help="where the runs' CSV logs go")
     parser.add_argument("--output", default=None, help="also write the figures as JSON here")
     parser.add_argument("--islp-threads", type=int, default=0, help="torch threads for ISLP's run (default: torch's own)")
     parser.add_argument("--data-dir", default="data", help="where MNIST, CIFAR100 and IMDB are looked for (else synthetic)")
-    parser.add_argument("--accelerator", default="cpu", choices=["cpu", "cuda"], help="where all three train (default: cpu)")
+    parser.add_argument("--accelerator", default="cpu", choices=["cpu", "cuda"], help="where all four train (default: cpu)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
@@ -298,7 +319,7 @@ def main(argv: list[str] | None = None) -> int:
     where = torch.cuda.get_device_name() if args.accelerator == "cuda" else f"{os.cpu_count()} CPU cores"
     print(f"benchmark on {where}, torch {torch.__version__}; seconds per epoch (training + validation)")
     header = f"{'lab':<12}{'epochs':>7}" + "".join(f"{name + ' s/ep':>13}" for name in implementations)
-    header += f"{'islp/ours':>11}{'ours/loop':>11}{'ours MB':>9}  test figures (ours / islp / loop)"
+    header += f"{'islp/ours':>11}{'islp/book':>11}{'ours/loop':>11}{'ours MB':>9}  test figures ({' / '.join(implementations)})"
     print(header, flush=True)
     table = {}
     for lab_name in labs:
@@ -306,7 +327,7 @@ def main(argv: list[str] | None = None) -> int:
         epochs = args.epochs or (lab.quick_epochs if args.quick else lab.epochs)
         options = Options(epochs, args.log_dir, args.data_dir, lab.quick_limit if args.quick else None, args.accelerator)
         rows = {
-            name: measure(lab_name, name, options, args.islp_threads if name == "islp" else lab.threads)
+            name: measure(lab_name, name, options, args.islp_threads if name in ("islp", "book") else lab.threads)
             for name in implementations
         }
         table[lab_name] = {"epochs": epochs, **rows}
@@ -319,7 +340,7 @@ def main(argv: list[str] | None = None) -> int:
         data = "synthetic" if any(row.get("synthetic") for row in rows.values()) else "real"
         rows_note = f", first {options.limit} rows" if options.limit else ""
         print(
-            f"{lab_name:<12}{epochs:>7}{cells}{ratio('islp', 'ours')}{ratio('ours', 'loop')}{memory}"
+            f"{lab_name:<12}{epochs:>7}{cells}{ratio('islp', 'ours')}{ratio('islp', 'book')}{ratio('ours', 'loop')}{memory}"
             f"  {lab.metric}: {figures}  ({data} data{rows_note}; threads {threads})",
             flush=True,
         )

@@ -21,6 +21,16 @@ def test_benchmark_times_ours_and_the_loop_side_by_side(tmp_path, capsys):
     assert "ours/loop" in table and "(real data; threads 1/1)" in table
 
 
+def test_the_books_code_runs_on_ours_and_on_islp_side_by_side(tmp_path):
+    output = tmp_path / "figures.json"
+    argv = ["--labs", "nyse_ar", "--implementations", "book,islp", "--epochs", "2", "--log-dir", str(tmp_path),
+            "--output", str(output)]
+    assert benchmark.main(argv) == 0
+    figures = json.loads(output.read_text())["nyse_ar"]
+    for name in ("book", "islp"):
+        assert figures[name]["fit_seconds"] > 0 and -1 < figures[name]["figure"] < 1  # a test R²
+
+
 def test_missing_downloaded_data_falls_back_to_synthetic_without_downloading(tmp_path):
     options = benchmark.Options(epochs=1, log_dir=str(tmp_path), data_dir=str(tmp_path / "empty"), limit=500)
     datamodule = benchmark.LABS["mnist_mlp"].datamodule(options)

@@ -1,0 +1,35 @@
+"""The one place this project touches Lightning's non-public parts.
+
+Resuming a run into the same ``metrics.csv`` needs two things Lightning does
+not offer publicly: whether a CSV logger has opened its writer yet, and the
+writer's list of columns (which it otherwise rebuilds, deleting the file).
+Per-epoch seeding under the CLI needs the seed ``seed_everything`` set, which
+Lightning keeps only in an environment variable. Everything else uses public
+APIs. ``tests/test_lightning_internals.py`` fails loudly when an upgrade of
+Lightning changes any of these.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from pytorch_lightning.loggers import CSVLogger
+
+#: where ``seed_everything`` leaves its seed
+GLOBAL_SEED_VARIABLE = "PL_GLOBAL_SEED"
+
+
+def csv_writer_opened(logger: CSVLogger) -> bool:
+    """Has ``logger`` already created its experiment writer (and so dealt with an existing file)?"""
+    return logger._experiment is not None
+
+
+def set_csv_columns(writer: Any, columns: list[str]) -> None:
+    """Make a CSV logger's writer append under ``columns`` (the header of the file it found)."""
+    writer.metrics_keys = list(columns)
+
+
+def global_seed(default: int = 0) -> int:
+    """The seed the last ``seed_everything`` call set (``default`` when none did)."""
+    return int(os.environ.get(GLOBAL_SEED_VARIABLE, default))

@@ -1,0 +1,35 @@
+"""Lightning's non-public parts this project relies on (all in lightning_modules.lightning_internals) still exist.
+
+If one of these fails after upgrading Lightning, resuming into the same
+metrics.csv or per-epoch seeding under the CLI would break: adapt
+``lightning_internals.py`` to the new Lightning before anything else.
+"""
+
+from __future__ import annotations
+
+import os
+
+from pytorch_lightning import seed_everything
+from pytorch_lightning.loggers import CSVLogger
+
+from lightning_modules.lightning_internals import GLOBAL_SEED_VARIABLE, csv_writer_opened, global_seed, set_csv_columns
+
+
+def test_csv_logger_opens_its_writer_lazily_and_takes_our_columns(tmp_path):
+    logger = CSVLogger(str(tmp_path), name="run")
+    assert not csv_writer_opened(logger)
+    writer = logger.experiment
+    assert csv_writer_opened(logger)
+    assert hasattr(writer, "metrics_keys"), "Lightning's CSV writer no longer keeps its columns in metrics_keys"
+    set_csv_columns(writer, ["epoch", "step", "valid_loss"])
+    writer.log_metrics({"valid_loss": 1.5}, step=3)
+    writer.save()
+    header, row = (tmp_path / "run" / "version_0" / "metrics.csv").read_text().splitlines()[:2]
+    assert header.split(",") == ["epoch", "step", "valid_loss"] and row.endswith("1.5")
+
+
+def test_seed_everything_leaves_its_seed_where_we_read_it(monkeypatch):
+    monkeypatch.delenv(GLOBAL_SEED_VARIABLE, raising=False)
+    assert global_seed(default=-1) == -1
+    seed_everything(1234, verbose=False)
+    assert os.environ[GLOBAL_SEED_VARIABLE] == "1234" and global_seed() == 1234
