@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import tarfile
@@ -14,23 +15,25 @@ import scipy.sparse as sp
 import torch
 import torchvision.datasets.utils
 
-from datamodules import imdb
+from datamodules.base import CorruptDataError, DataUnavailableError, SparseRows, SyntheticDataWarning
 from datamodules.imdb import (
     ARCHIVE,
     ARCHIVE_URL,
     CACHE_ERRORS,
-    CorruptDataError,
-    DataUnavailableError,
     EncodedIMDB,
     IMDBDataModule,
     Sequences,
-    SparseRows,
-    SyntheticDataWarning,
     bag_of_words,
-    file_digest,
     pad_sequences,
+    sources,
     tokenize,
 )
+
+
+def file_digest(path: Path, algorithm: str) -> str:
+    with open(path, "rb") as file:
+        return hashlib.file_digest(file, algorithm).hexdigest()
+
 
 # Training counts: film 36; awful, great, the, was 12 each (ties: alphabetical); the rest once.
 SINGLES = ("alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel", "india", "juliet", "kilo", "lima")
@@ -71,7 +74,7 @@ def write_archive(root: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     with tarfile.open(archive, "w:gz") as tar:
         tar.add(tree, arcname="aclImdb")
     shutil.rmtree(root / "tree")
-    monkeypatch.setitem(imdb.CHECKSUMS, ARCHIVE, ("md5", file_digest(archive, "md5")))
+    monkeypatch.setitem(sources.CHECKSUMS, ARCHIVE, ("md5", file_digest(archive, "md5")))
     return archive
 
 
@@ -261,7 +264,7 @@ def test_download_lands_under_the_archive_name(tmp_path: Path, monkeypatch: pyte
     data = tmp_path / "data"
     dm = IMDBDataModule(data_dir=str(data), validation=4)
     dm.prepare_data()
-    assert calls == [(ARCHIVE_URL, imdb.CHECKSUMS[ARCHIVE][1])]
+    assert calls == [(ARCHIVE_URL, sources.CHECKSUMS[ARCHIVE][1])]
     assert sorted(p.name for p in data.iterdir()) == [ARCHIVE]
     dm.prepare_data()  # now present: no second download
     assert len(calls) == 1
@@ -305,7 +308,7 @@ def write_keras(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
              x_test=ragged(x_test), y_test=np.array([1, 0]))
     (root / "imdb_word_index.json").write_text(json.dumps(KERAS_RANKS))
     for name in ("imdb.npz", "imdb_word_index.json"):
-        monkeypatch.setitem(imdb.CHECKSUMS, name, ("sha256", file_digest(root / name, "sha256")))
+        monkeypatch.setitem(sources.CHECKSUMS, name, ("sha256", file_digest(root / name, "sha256")))
 
 
 def test_keras_files_keep_the_keras_index_space(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
@@ -329,7 +332,7 @@ def test_keras_files_keep_the_keras_index_space(tmp_path: Path, monkeypatch: pyt
 
 def test_keras_checksum_and_source_preference(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     write_keras(tmp_path, monkeypatch)
-    monkeypatch.setitem(imdb.CHECKSUMS, "imdb.npz", ("sha256", "0" * 64))
+    monkeypatch.setitem(sources.CHECKSUMS, "imdb.npz", ("sha256", "0" * 64))
     with pytest.raises(CorruptDataError, match="imdb.npz is corrupt"):
         IMDBDataModule(data_dir=str(tmp_path), validation=0).setup()
     write_aclimdb(tmp_path)  # the raw reviews come first

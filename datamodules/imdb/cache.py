@@ -1,0 +1,85 @@
+"""The encoded reviews of one source, and their cache file.
+
+Each source is encoded once and cached as
+``<data_dir>/imdb_cache/encoded_<source>_<num_words>.npz`` (reviews as token
+indices, labels, vocabulary); every kind of feature derives from it.
+"""
+
+from __future__ import annotations
+
+import os
+import zipfile
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from datamodules.imdb.text import Sequences
+
+CACHE_DIR = "imdb_cache"
+CACHE_VERSION = 1
+#: what a damaged cache file may raise while it is read
+CACHE_ERRORS = (OSError, EOFError, ValueError, KeyError, zipfile.BadZipFile, zlib.error)
+
+
+def cache_path(data_dir: Path, source: str, num_words: int) -> Path:
+    """Where the reviews of ``source`` ('aclImdb', 'keras') in ``data_dir`` are cached, encoded."""
+    return Path(data_dir) / CACHE_DIR / f"encoded_{source}_{num_words}.npz"
+
+
+@dataclass
+class EncodedIMDB:
+    """Both splits as token indices and 0/1 labels, with the vocabulary that encoded them."""
+
+    source: str
+    word_index: dict[str, int]
+    train: Sequences
+    train_labels: np.ndarray
+    test: Sequences
+    test_labels: np.ndarray
+
+    def save(self, path: Path) -> None:
+        """Write atomically: a reader sees the old file, the whole new one, or none."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        words = list(self.word_index)
+        arrays: dict[str, Any] = {
+            "version": np.array(CACHE_VERSION),
+            "source": np.array(self.source),
+            "words": np.array(words, dtype=str),
+            "indices": np.array([self.word_index[word] for word in words], dtype=np.int32),
+        }
+        for split in ("train", "test"):
+            sequences: Sequences = getattr(self, split)
+            arrays.update({
+                f"{split}_tokens": sequences.tokens,
+                f"{split}_offsets": sequences.offsets,
+                f"{split}_labels": getattr(self, f"{split}_labels"),
+            })
+        temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        try:
+            with open(temporary, "wb") as file:
+                np.savez(file, **arrays)
+                file.flush()
+                os.fsync(file.fileno())
+            os.replace(temporary, path)
+        finally:
+            temporary.unlink(missing_ok=True)
+
+    @classmethod
+    def load(cls, path: Path) -> EncodedIMDB:
+        """Read a cache; a damaged one raises one of :data:`CACHE_ERRORS` (the zip's CRC-32 checks catch flipped bytes)."""
+        with np.load(path, allow_pickle=False) as file:
+            arrays = {name: file[name] for name in file.files}
+        if int(arrays["version"]) != CACHE_VERSION:
+            raise ValueError(f"cache format {int(arrays['version'])}, expected {CACHE_VERSION}")
+        splits = {}
+        for split in ("train", "test"):
+            sequences = Sequences(arrays[f"{split}_tokens"], arrays[f"{split}_offsets"])
+            labels = arrays[f"{split}_labels"]
+            if len(labels) != len(sequences):
+                raise ValueError(f"{len(labels)} {split} labels for {len(sequences)} reviews")
+            splits[split], splits[f"{split}_labels"] = sequences, labels
+        word_index = dict(zip(arrays["words"].tolist(), arrays["indices"].tolist()))
+        return cls(source=str(arrays["source"]), word_index=word_index, **splits)

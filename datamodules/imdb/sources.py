@@ -1,0 +1,237 @@
+"""Where the reviews come from, and how they are read into an :class:`EncodedIMDB`.
+
+Two sources, the first found in a folder wins:
+
+1. ``aclImdb/`` — the Large Movie Review Dataset, extracted — or its archive
+   ``aclImdb_v1.tar.gz`` (read member by member, never extracted).
+2. ``imdb.npz`` and ``imdb_word_index.json`` — the Keras files.
+
+For the raw reviews the vocabulary is counted on the training split only and
+ranked by count, ties broken alphabetically (so it does not depend on file
+order): the most frequent word gets 3. The Keras files keep Keras's own index
+space (a word's rank + 3; index 3 is Keras's unused slot), so the words ranked
+below ``num_words`` fit the same columns and sequences read as in the book.
+Reviews are shuffled once with a fixed seed (113, as Keras does), so the first
+``n`` mix positive and negative reviews.
+
+:func:`load_encoded` is the one way in: the cached encoding of a folder's
+reviews, made (and cached) on first use. Both :class:`IMDBDataModule` and the
+book's loaders call it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import tarfile
+import warnings
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from datamodules.base import CorruptDataError, DataUnavailableError
+from datamodules.imdb.cache import CACHE_ERRORS, EncodedIMDB, cache_path
+from datamodules.imdb.text import OOV, RESERVED, START, Sequences, build_word_index, encode_texts
+
+#: the folder the data modules read by default, relative to the working directory
+DATA_DIR = "data"
+ARCHIVE = "aclImdb_v1.tar.gz"
+ARCHIVE_URL = "https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz"
+KERAS_REVIEWS, KERAS_WORDS = "imdb.npz", "imdb_word_index.json"
+KERAS_URL = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/"
+#: (algorithm, hex digest) of each file read, by file name
+CHECKSUMS: dict[str, tuple[str, str]] = {
+    ARCHIVE: ("md5", "7c2ac02c03563afcf9b574c7e56c153a"),
+    KERAS_REVIEWS: ("sha256", "69664113be75683a8fe16e3ed0ab59fda8886cb3cd7ada244f7d9544e4676b9f"),
+    KERAS_WORDS: ("md5", "bfafd718b763782e994055a2d397834f"),
+}
+SHUFFLE_SEED = 113
+
+
+# -- checksums and downloads -----------------------------------------------------------
+def digest(path: Path, algorithm: str) -> str:
+    with open(path, "rb") as file:
+        return hashlib.file_digest(file, algorithm).hexdigest()
+
+
+def verify_digest(path: Path, algorithm: str, expected: str, refetch: str) -> None:
+    """Raise :class:`CorruptDataError` naming ``path`` unless its digest is ``expected``.
+
+    ``refetch`` says where a fresh copy comes from, for the message.
+    """
+    actual = digest(path, algorithm)
+    if actual != expected:
+        raise CorruptDataError(
+            f"{path} is corrupt or incomplete: its {algorithm} is {actual}, expected {expected}. "
+            f"Delete it and run again ({refetch})."
+        )
+
+
+def verify_checksum(path: Path, name: str | None = None) -> None:
+    """Check ``path`` against :data:`CHECKSUMS` under ``name`` (default: its own name)."""
+    algorithm, expected = CHECKSUMS[name or path.name]
+    verify_digest(path, algorithm, expected, f"the archive is downloaded afresh; the Keras files come from {KERAS_URL}")
+
+
+def download(url: str, folder: Path, name: str, md5: str) -> Path:
+    """Fetch ``url`` into ``folder/name`` and check its MD5; return the path.
+
+    The file is written under a temporary name and renamed only once it
+    checks out, so ``name`` never holds a partial or corrupt download.
+    Raises :class:`DataUnavailableError` when the download fails (offline,
+    say) and :class:`CorruptDataError` when the file does not have ``md5``
+    (it is deleted).
+    """
+    from torchvision.datasets.utils import download_url  # imported when needed: torchvision is slow to import
+
+    folder.mkdir(parents=True, exist_ok=True)
+    partial = folder / f"{name}.part"
+    try:
+        download_url(url, str(folder), filename=partial.name, md5=md5)
+        actual = digest(partial, "md5")
+    except RuntimeError as error:  # torchvision's word for a checksum mismatch
+        actual = f"not it: {error}"
+    except OSError as error:  # offline (urllib's URLError is an OSError), or the server failed
+        partial.unlink(missing_ok=True)
+        raise DataUnavailableError(f"downloading {url} failed: {error}") from None
+    if actual != md5:
+        partial.unlink(missing_ok=True)
+        raise CorruptDataError(
+            f"The file downloaded from {url} does not have MD5 {md5} ({actual}): a corrupt or "
+            "incomplete download. It was deleted; run again to retry."
+        )
+    target = folder / name
+    os.replace(partial, target)
+    return target
+
+
+# -- the Large Movie Review Dataset ----------------------------------------------------
+_REVIEW_FILE = re.compile(r"(?:^|/)aclImdb/(train|test)/(pos|neg)/(\d+)_\d+\.txt$")
+
+
+def _review_files(path: Path) -> Iterator[tuple[str, int, int, str]]:
+    """(split, label, id, text) of each review under ``path``: an ``aclImdb`` folder or its archive.
+
+    Other files (the 'unsup' reviews, URL lists, the vocabulary) are skipped unread.
+    """
+    if path.is_dir():
+        for file in path.glob("*/*/*.txt"):
+            if match := _REVIEW_FILE.search(file.relative_to(path.parent).as_posix()):
+                yield *_parse(match), file.read_text(encoding="utf-8")
+        return
+    verify_checksum(path, ARCHIVE)
+    with tarfile.open(path, "r|gz") as archive:  # one pass, nothing extracted
+        for member in archive:
+            if member.isfile() and (match := _REVIEW_FILE.search(member.name)):
+                yield *_parse(match), archive.extractfile(member).read().decode("utf-8")
+
+
+def _parse(match: re.Match[str]) -> tuple[str, int, int]:
+    split, label, number = match.groups()
+    return split, int(label == "pos"), int(number)
+
+
+def read_reviews(path: Path) -> dict[str, tuple[list[str], np.ndarray]]:
+    """Texts and labels (1 positive) per split of the Large Movie Review Dataset.
+
+    Reviews are ordered by label and id, then shuffled with a fixed seed, so a
+    folder and its archive give the same order.
+    """
+    found: dict[str, list[tuple[int, int, str]]] = {"train": [], "test": []}
+    for split, label, number, text in _review_files(path):
+        found[split].append((label, number, text))
+    splits = {}
+    for split, reviews in found.items():
+        if not reviews:
+            raise DataUnavailableError(
+                f"{path} holds no {split} reviews (expected aclImdb/{split}/pos|neg/<id>_<rating>.txt)"
+            )
+        reviews.sort()
+        order = np.random.RandomState(SHUFFLE_SEED).permutation(len(reviews))
+        splits[split] = ([reviews[i][2] for i in order], np.array([reviews[i][0] for i in order], dtype=np.int8))
+    return splits
+
+
+def encode_reviews(path: Path, num_words: int) -> EncodedIMDB:
+    """Encode the raw reviews (folder or archive), with a vocabulary from the training split."""
+    splits = read_reviews(path)
+    word_index = build_word_index(splits["train"][0], num_words)
+    (train_texts, train_labels), (test_texts, test_labels) = splits["train"], splits["test"]
+    return EncodedIMDB(
+        "aclImdb", word_index, encode_texts(train_texts, word_index), train_labels,
+        encode_texts(test_texts, word_index), test_labels,
+    )
+
+
+# -- the Keras files -------------------------------------------------------------------
+def encode_keras(data_dir: Path, num_words: int) -> EncodedIMDB:
+    """Read the Keras files: reviews stored as word ranks (1 = most frequent).
+
+    As Keras's ``load_data`` does: the reviews are shuffled (seed 113), each
+    gets the start marker, and rank ``r`` becomes index ``r + 3``; ranks that
+    would fall beyond ``num_words + 3`` columns become 2.
+    """
+    reviews, words = data_dir / KERAS_REVIEWS, data_dir / KERAS_WORDS
+    verify_checksum(reviews)
+    verify_checksum(words)
+    ranks = json.loads(words.read_text(encoding="utf-8"))
+    word_index = {word: rank + RESERVED for word, rank in ranks.items() if rank < num_words}
+    with np.load(reviews, allow_pickle=True) as file:  # object arrays of lists
+        arrays = {name: file[name] for name in ("x_train", "y_train", "x_test", "y_test")}
+
+    def encode(ranked: np.ndarray) -> Sequences:
+        def one(review: Sequence[int]) -> np.ndarray:
+            review = np.asarray(review, dtype=np.int64)
+            return np.concatenate([[START], np.where(review < num_words, review + RESERVED, OOV)])
+
+        return Sequences.from_lists(one(review) for review in ranked)
+
+    splits = {}
+    for split in ("train", "test"):
+        order = np.random.RandomState(SHUFFLE_SEED).permutation(len(arrays[f"y_{split}"]))
+        splits[split] = encode(arrays[f"x_{split}"][order])
+        splits[f"{split}_labels"] = arrays[f"y_{split}"][order].astype(np.int8)
+    return EncodedIMDB(source="keras", word_index=word_index, **splits)
+
+
+# -- a folder's reviews, encoded and cached ------------------------------------------------
+#: how each source is read, in the order the sources are tried
+READERS = {"aclImdb": encode_reviews, "keras": encode_keras}
+
+
+def raw_files(data_dir: Path, source: str) -> Path | None:
+    """The raw files of ``source`` ('aclImdb' or 'keras') in ``data_dir``, if present."""
+    if source == "aclImdb":
+        return next((path for path in (data_dir / "aclImdb", data_dir / ARCHIVE) if path.exists()), None)
+    keras_files = (data_dir / KERAS_REVIEWS, data_dir / KERAS_WORDS)
+    return data_dir if all(path.is_file() for path in keras_files) else None
+
+
+def has_reviews(data_dir: Path, num_words: int) -> bool:
+    """Whether ``data_dir`` holds reviews of some source, raw or cached (nothing is read)."""
+    return any(raw_files(data_dir, s) or cache_path(data_dir, s, num_words).exists() for s in READERS)
+
+
+def load_encoded(data_dir: Path, num_words: int) -> EncodedIMDB | None:
+    """The encoded reviews in ``data_dir``, or ``None`` when it holds none. Nothing is downloaded.
+
+    For each source in turn: its cache, else its raw files (encoded, then
+    cached). A damaged cache is rebuilt, with a warning.
+    """
+    data_dir = Path(data_dir)
+    for source, read in READERS.items():
+        cache = cache_path(data_dir, source, num_words)
+        if cache.exists():
+            try:
+                return EncodedIMDB.load(cache)
+            except CACHE_ERRORS as error:
+                warnings.warn(f"The cache {cache} is damaged ({error}); rebuilding it.", stacklevel=2)
+        raw = raw_files(data_dir, source)
+        if raw is not None:
+            encoded = read(raw, num_words)
+            encoded.save(cache)
+            return encoded
+    return None
