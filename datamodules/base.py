@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Union
 
@@ -161,10 +161,17 @@ class TensorBatches:
 
     batch_sampler = None
 
-    def __init__(self, tensors: Tensors, batch_size: int, sampler: ShardedSampler) -> None:
+    def __init__(
+        self,
+        tensors: Tensors,
+        batch_size: int,
+        sampler: ShardedSampler,
+        transform: Callable[[tuple[Any, ...]], tuple[Any, ...]] | None = None,
+    ) -> None:
         self.tensors = tensors
         self.batch_size = batch_size
         self.sampler = sampler
+        self.transform = transform
 
     def __len__(self) -> int:
         return math.ceil(len(self.sampler) / self.batch_size)
@@ -178,7 +185,8 @@ class TensorBatches:
             else:
                 rows = indices[start : start + self.batch_size]
                 batch = tuple(t[rows] for t in self.tensors)
-            yield tuple(t if isinstance(t, Tensor) else t.to_dense() for t in batch)
+            batch = tuple(t if isinstance(t, Tensor) else t.to_dense() for t in batch)
+            yield self.transform(batch) if self.transform is not None else batch
 
 
 def held_out_rows(num_rows: int, validation: float | int, seed: int) -> tuple[Tensor, Tensor]:
@@ -345,7 +353,9 @@ class InMemoryDataModule(LightningDataModule):
             num_rows(data), shuffle=train, seed=self.seed, rank=rank, world_size=world_size, pad_to_equal=train
         )
         if isinstance(data, tuple):
-            return TensorBatches(data, batch_size, sampler)
+            # taken by hand (no Trainer, whose hooks would do it): serve batches as the network takes them
+            by_hand = None if self.trainer is not None else (lambda batch: self.on_after_batch_transfer(batch, 0))
+            return TensorBatches(data, batch_size, sampler, transform=by_hand)
         return DataLoader(
             data,
             batch_size=batch_size,

@@ -5,10 +5,11 @@ times smaller than floats and never re-decoded. Each batch becomes float32 in
 [0, 1] (what the book's ``ToTensor`` gives) in :meth:`on_after_batch_transfer`,
 that is after it reached the accelerator, so the conversion runs there. The
 hook runs when the data module is handed to the Trainer (``datamodule=dm``);
-loaders taken by hand serve raw ``uint8`` batches (see :meth:`float_images`).
+loaders taken by hand, before any ``fit``, convert their batches themselves.
 
-Also here: the errors for missing and corrupt data files, checksum checks, and
-the shape-identical synthetic data for machines without the real files.
+Also here: checksum checks, the messages for missing and corrupt data files
+(the errors themselves are in ``datamodules.base``), and the shape-identical
+synthetic data for machines without the real files.
 """
 
 from __future__ import annotations

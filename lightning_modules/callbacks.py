@@ -58,7 +58,7 @@ class ErrorTracker(Callback):
 
 
 class EpochProgress(Callback):
-    """One line every tenth of the run, for logs and terminals without a progress bar."""
+    """One line every tenth of the run, for logs and terminals without a progress bar (silent beside one)."""
 
     def __init__(self, label: str = "") -> None:
         self.label = label
@@ -70,7 +70,7 @@ class EpochProgress(Callback):
     def on_train_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         epoch, total = trainer.current_epoch + 1, trainer.max_epochs
         every = max(1, (total or 10) // 10)
-        if not trainer.is_global_zero or (epoch % every and epoch != total):
+        if not trainer.is_global_zero or trainer.progress_bar_callback is not None or (epoch % every and epoch != total):
             return
         figures = "  ".join(
             f"{name}={float(value):.4g}" for name, value in sorted(trainer.callback_metrics.items()) if name.startswith("valid_")

@@ -14,6 +14,7 @@ optimizer of :class:`~lightning_modules.module.SimpleModule`, the data module
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from collections.abc import Sequence
 from typing import Any
 
@@ -21,26 +22,26 @@ import torch
 from pytorch_lightning.cli import LightningArgumentParser, LightningCLI
 
 from datamodules.base import InMemoryDataModule
-from lightning_modules.labs import USER_ERRORS
+from lightning_modules.errors import USER_ERRORS, exit_status
 from lightning_modules.module import SimpleModule
 from lightning_modules.predictions import PrintPredictions
-from lightning_modules.trainer import check_accelerator, end_distributed, latest_version, quiet_lightning
+from lightning_modules.trainer import (
+    DEFAULT_CALLBACKS,
+    check_accelerator,
+    end_distributed,
+    latest_version,
+    quiet_lightning,
+)
+
+#: where the configs' logs go unless --trainer.default_root_dir says otherwise
+DEFAULT_LOG_DIR = "logs"
 
 #: what ``make_trainer`` gives the lab scripts, as config: the same logs, callbacks and determinism
 TRAINER_DEFAULTS = {
     "deterministic": True,
     "num_sanity_val_steps": 0,
-    "enable_model_summary": False,
-    "logger": {"class_path": "lightning_modules.trainer.ResumableCSVLogger", "init_args": {"save_dir": "logs", "name": "lab"}},
-    "callbacks": [
-        {"class_path": "lightning_modules.callbacks.ErrorTracker"},
-        {
-            "class_path": "pytorch_lightning.callbacks.ModelCheckpoint",
-            "init_args": {"filename": "last", "save_top_k": 1, "enable_version_counter": False},
-        },
-        {"class_path": "lightning_modules.trainer.SeedEachEpoch"},
-        {"class_path": "lightning_modules.callbacks.ResumableCSVLog"},
-    ],
+    "logger": {"class_path": "lightning_modules.trainer.ResumableCSVLogger", "init_args": {"save_dir": DEFAULT_LOG_DIR, "name": "lab"}},
+    "callbacks": [component.config() for component in DEFAULT_CALLBACKS],
 }
 
 
@@ -62,6 +63,7 @@ class LabCLI(LightningCLI):
             check_accelerator(accelerator)
         if config.torch_threads:
             torch.set_num_threads(config.torch_threads)
+        self._logs_under_root_dir(config.trainer)
         if self.subcommand == "fit" and config.get("ckpt_path") == "last":
             self._reopen_latest_version(config.trainer.logger)
 
@@ -69,6 +71,16 @@ class LabCLI(LightningCLI):
         """``predict`` prints each prediction (e.g. the probability that a review is positive)."""
         if not any(isinstance(callback, PrintPredictions) for callback in self.trainer.callbacks):
             self.trainer.callbacks.append(PrintPredictions())
+
+    @staticmethod
+    def _logs_under_root_dir(trainer: Any) -> None:
+        """``--trainer.default_root_dir D`` moves the configs' logs from ``logs/<lab>`` to ``D/<lab>``."""
+        root, init_args = trainer.get("default_root_dir"), getattr(trainer.logger, "init_args", None)
+        if not root or init_args is None or "save_dir" not in init_args:
+            return
+        save_dir = Path(init_args.save_dir)
+        if not save_dir.is_absolute() and save_dir.parts[:1] == (DEFAULT_LOG_DIR,):
+            init_args.save_dir = str(Path(root, *save_dir.parts[1:]))
 
     @staticmethod
     def _reopen_latest_version(logger: Any) -> None:
@@ -92,7 +104,7 @@ def main(args: Sequence[str] | None = None) -> None:
         )
     except USER_ERRORS as error:
         print(f"islp-lab: error: {error}", file=sys.stderr)
-        sys.exit(1)
+        sys.exit(exit_status(error))
     finally:
         end_distributed()
 

@@ -121,17 +121,6 @@ class NYSERNN(nn.Module):
         return torch.flatten(self.dense(self.dropout(val[:, -1])))
 
 
-class LinearAR(nn.Module):
-    """NYSE linear autoregression: one linear layer on the flattened lags."""
-
-    def __init__(self, input_size: int = 15) -> None:
-        super().__init__()
-        self.linear = nn.Sequential(nn.Flatten(), nn.Linear(input_size, 1))
-
-    def forward(self, x: Tensor) -> Tensor:
-        return torch.flatten(self.linear(x))
-
-
 class NonLinearAR(nn.Module):
     """NYSE nonlinear autoregression: flattened lags (+ day dummies), 32 ReLU units, dropout 0.5."""
 

@@ -10,11 +10,11 @@ from typing import Any
 
 import torch
 from pytorch_lightning import Callback, LightningModule, Trainer
-from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.loggers import CSVLogger
 from pytorch_lightning.utilities import rank_zero_only
 
-from lightning_modules.callbacks import EpochProgress, ErrorTracker, ResumableCSVLog
+from lightning_modules.callbacks import EpochProgress
+from lightning_modules.labs import Component
 from lightning_modules.lightning_internals import csv_writer_opened, global_seed, set_csv_columns
 
 ACCELERATORS = ("auto", "cpu", "cuda", "gpu", "mps")
@@ -86,14 +86,27 @@ class SeedEachEpoch(Callback):
         torch.manual_seed(seed * 1_000_003 + trainer.current_epoch * 1_009 + trainer.global_rank)
 
 
-def last_epoch_checkpoint() -> ModelCheckpoint:
-    """``checkpoints/last.ckpt``, rewritten (atomically) after every epoch: what ``--ckpt_path last`` resumes."""
-    return ModelCheckpoint(filename="last", save_top_k=1, enable_version_counter=False)
+#: the callbacks of every Trainer here (make_trainer builds them; islp-lab's config lists them):
+#: the NaN watch, ``checkpoints/last.ckpt`` rewritten (atomically) after every epoch (what ``--ckpt_path last``
+#: resumes), per-epoch seeding, a CSV log that survives resuming, a line per tenth of the run without a progress bar
+DEFAULT_CALLBACKS: tuple[Component, ...] = (
+    Component("lightning_modules.callbacks.ErrorTracker"),
+    Component("pytorch_lightning.callbacks.ModelCheckpoint",
+              {"filename": "last", "save_top_k": 1, "enable_version_counter": False}),
+    Component("lightning_modules.trainer.SeedEachEpoch"),
+    Component("lightning_modules.callbacks.ResumableCSVLog"),
+    Component("lightning_modules.callbacks.EpochProgress"),
+)
 
 
-def default_callbacks(seed: int | None = None) -> list[Callback]:
-    """ErrorTracker, a checkpoint of the last epoch, per-epoch seeding, a CSV log that survives resuming."""
-    return [ErrorTracker(), last_epoch_checkpoint(), SeedEachEpoch(seed), ResumableCSVLog()]
+def default_callbacks(seed: int | None = None, label: str = "") -> list[Callback]:
+    """:data:`DEFAULT_CALLBACKS`, seeded with ``seed`` and with ``label`` on the progress lines."""
+    arguments = {SeedEachEpoch: {"seed": seed}, EpochProgress: {"label": label}}
+    callbacks = []
+    for component in DEFAULT_CALLBACKS:
+        callback_class = component.resolve()
+        callbacks.append(component.build(**arguments.get(callback_class, {})))
+    return callbacks
 
 
 def latest_version(save_dir: str | Path, name: str) -> int | None:
@@ -172,9 +185,7 @@ def make_trainer(
     quiet_lightning()
     if enable_progress_bar is None:
         enable_progress_bar = sys.stderr.isatty()
-    callbacks = default_callbacks(seed) + list(callbacks or [])
-    if not enable_progress_bar:  # still show progress, one line at a time
-        callbacks.append(EpochProgress(f"{lab}/{model_name}"))
+    callbacks = default_callbacks(seed, label=f"{lab}/{model_name}") + list(callbacks or [])
     return Trainer(
         accelerator=accelerator,
         devices=devices,

@@ -20,8 +20,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from lightning_modules.errors import DATA_UNAVAILABLE_EXIT
+from lightning_modules.labs import LABS as BOOK_LABS
+
 SCRIPTS = Path(__file__).resolve().parent
-DATA_UNAVAILABLE_EXIT = 3  # lightning_modules.labs.DATA_UNAVAILABLE_EXIT (kept import-free: this starts fast)
 
 
 @dataclass
@@ -34,31 +36,23 @@ class ChapterLab:
     stand_in: list[str] = field(default_factory=lambda: ["--synthetic"])  # --quick's flags when the data is missing
 
 
+#: what --quick runs of each lab: few epochs, slices of the data
+QUICK: dict[str, list[str]] = {
+    "hitters": ["--max-epochs", "5"],
+    "mnist": ["--max-epochs", "2", "--limit", "6000"],
+    "cifar100": ["--max-epochs", "1", "--limit", "2000"],
+    "imdb": ["--max-epochs", "2", "--limit", "3000", "--lasso-lambdas", "10"],
+    "imdb_lstm": ["--max-epochs", "1", "--limit", "1000"],
+    "nyse": ["--max-epochs", "5", "--ar-epochs", "3"],
+}
+#: --quick's stand-in where a lab's data is missing (default: --synthetic)
+STAND_IN: dict[str, list[str]] = {"pretrained": ["--weights", "none"]}
+
+#: the chapter's labs in the book's order (titles and scripts from lightning_modules/labs.py)
 LABS = [
-    ChapterLab("hitters", "lab_hitters.py", "10.9.1 Hitters: a single-layer network", quick=["--max-epochs", "5"]),
-    ChapterLab(
-        "mnist", "lab_mnist.py", "10.9.2 MNIST: MLP and multinomial logistic regression", uses_data_dir=True,
-        quick=["--max-epochs", "2", "--limit", "6000"],
-    ),
-    ChapterLab(
-        "cifar100", "lab_cifar100.py", "10.9.3 CIFAR100: a convolutional network", uses_data_dir=True,
-        quick=["--max-epochs", "1", "--limit", "2000"],
-    ),
-    ChapterLab(
-        "pretrained", "lab_pretrained.py", "10.9.4 A pretrained ResNet50 on the book's images",
-        stand_in=["--weights", "none"],
-    ),
-    ChapterLab(
-        "imdb", "lab_imdb.py", "10.9.5 IMDB: bag of words and the lasso path", uses_data_dir=True,
-        quick=["--max-epochs", "2", "--limit", "3000", "--lasso-lambdas", "10"],
-    ),
-    ChapterLab(
-        "imdb_lstm", "lab_imdb_lstm.py", "10.9.6 IMDB: an LSTM on word sequences", uses_data_dir=True,
-        quick=["--max-epochs", "1", "--limit", "1000"],
-    ),
-    ChapterLab(
-        "nyse", "lab_nyse.py", "10.9.6 NYSE: RNN and autoregression", quick=["--max-epochs", "5", "--ar-epochs", "3"]
-    ),
+    ChapterLab(name, lab.script, lab.title, uses_data_dir=lab.downloads, quick=QUICK.get(name, []),
+               stand_in=STAND_IN.get(name, ["--synthetic"]))
+    for name, lab in BOOK_LABS.items()
 ]
 
 

@@ -12,10 +12,10 @@ from pathlib import Path
 import numpy as np
 from torch import Tensor
 
-from datamodules.cifar100 import CIFAR100DataModule
 from datamodules.images import to_float
 from lightning_modules.curves import save_figure
-from lightning_modules.labs import (
+from lightning_modules.labs import NETWORKS, book_figures
+from runner import (
     fit_and_test,
     lab_parser,
     prepare,
@@ -27,12 +27,9 @@ from lightning_modules.labs import (
     trainer_for,
     write_results,
 )
-from lightning_modules.module import SimpleModule
-from lightning_modules.networks import CIFARCNN
 
 LAB = "cifar100"
-#: the book's stored-notebook test accuracy: 0.4303, the top of GUIDE.md's band 0.427-0.430 (0.430 to three places)
-BOOK = {"cnn": 0.4303}
+CNN = NETWORKS["cifar100_cnn"]  # the book's settings: data, network, optimizer, epochs (lightning_modules/labs.py)
 SYNTHETIC_WARNING = synthetic_notice("CIFAR100")
 
 
@@ -51,7 +48,7 @@ def save_sample_images(images: Tensor, labels: Tensor, classes: list[str], outpu
 
 
 def main(argv: Sequence[str] | None = None) -> dict:
-    parser = lab_parser(__doc__.splitlines()[0], epochs=30, data=True)
+    parser = lab_parser(__doc__.splitlines()[0], CNN, data=True)
     parser.add_argument(
         "--augment", action="store_true", help="random crops and flips of the training images (not in the book)"
     )
@@ -61,20 +58,15 @@ def main(argv: Sequence[str] | None = None) -> dict:
         print(SYNTHETIC_WARNING, flush=True)
 
     # 50,000 training images (20% held out for validation) and 10,000 test images, 3 x 32 x 32, in [0, 1].
-    datamodule = CIFAR100DataModule(
-        data_dir=args.data_dir,
-        batch_size=128,
-        augment=args.augment,
-        synthetic=args.synthetic,
-        limit=args.limit,
-        seed=args.seed,
+    datamodule = CNN.build_datamodule(
+        data_dir=args.data_dir, augment=args.augment, synthetic=args.synthetic, limit=args.limit, seed=args.seed
     )
 
     # Four blocks of convolution, ReLU and max-pooling, then dropout and two dense layers; RMSprop at lr 0.001.
-    network = CIFARCNN()
-    print_summary(network, input_size=(128, 3, 32, 32))
-    module = SimpleModule.classification(network, num_classes=100, lr=0.001)
-    trainer = trainer_for(args, LAB, "cnn")
+    network = CNN.build_network()
+    print_summary(network, input_size=(datamodule.batch_size, 3, 32, 32))
+    module = CNN.build_module(network)
+    trainer = trainer_for(args, CNN)
     models = {"cnn": fit_and_test(module, datamodule, trainer)}
 
     if trainer.is_global_zero:
@@ -87,11 +79,12 @@ def main(argv: Sequence[str] | None = None) -> dict:
             to_float(images), labels, datamodule.classes, f"{args.log_dir}/{LAB}/sample_images.png", title
         )
         figure = save_curves(models["cnn"]["log_dir"], "accuracy", "Accuracy", f"{args.log_dir}/{LAB}/cnn_curves.png")
-        print(results_table([("cnn", "test accuracy", models["cnn"]["test_accuracy"], BOOK["cnn"])]))
+        book = book_figures(LAB)
+        print(results_table([("cnn", "test accuracy", models["cnn"]["test_accuracy"], book["cnn"])]))
         if args.synthetic:
             print(SYNTHETIC_WARNING)
         results = write_results(
-            args.log_dir, LAB, models, book=BOOK, figure="test_accuracy", synthetic=args.synthetic, augment=args.augment
+            args.log_dir, LAB, models, book=book, figure="test_accuracy", synthetic=args.synthetic, augment=args.augment
         )
         print(f"sample images: {samples}\ncurves: {figure}\nresults: {results}")
     return models

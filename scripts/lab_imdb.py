@@ -15,15 +15,14 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import scipy.sparse as sp
-import sklearn
 import torch
-from sklearn.linear_model import LogisticRegression
 
 from datamodules.imdb import IMDBDataModule
 from lightning_modules.curves import read_metrics, save_figure, summary_plot
-from lightning_modules.labs import (
-    LabError,
+from lightning_modules.baselines import lasso_path, path_accuracy
+from lightning_modules.errors import LabError
+from lightning_modules.labs import NETWORKS, book_figures
+from runner import (
     fit_and_test,
     lab_parser,
     prepare,
@@ -36,48 +35,19 @@ from lightning_modules.labs import (
     write_results,
 )
 from lightning_modules.module import SimpleModule
-from lightning_modules.networks import IMDBDense
 from lightning_modules.predictions import describe
 
 LAB = "imdb"
-#: the book's test accuracy: its stored notebook (dense), the peak of its lasso path's test curve (read off its figure)
-BOOK = {"dense": 0.8474, "lasso": 0.88}
+DENSE = NETWORKS["imdb_dense"]  # the book's settings: data, network, optimizer, epochs (lightning_modules/labs.py)
 
 
-def l1_logistic(seed: int) -> LogisticRegression:
-    """The book's ``LogisticRegression(penalty="l1", solver="liblinear", warm_start=True)``.
-
-    scikit-learn 1.8 deprecates ``penalty`` for ``l1_ratio=1`` (1.10 removes it);
-    liblinear ignores ``warm_start`` (each λ starts afresh), kept as the book has it.
-    """
-    penalty = {"l1_ratio": 1.0} if tuple(map(int, sklearn.__version__.split(".")[:2])) >= (1, 8) else {"penalty": "l1"}
-    return LogisticRegression(**penalty, solver="liblinear", warm_start=True, random_state=seed)
 
 
-def lasso_path(
-    X_train: sp.csr_matrix, y_train: np.ndarray, num_lambdas: int, seed: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """λ, coefficients and intercepts of the lab's path: ``num_lambdas`` λ on a log grid from
-    λmax down to 1e-4·λmax, each fitted with C = 1/λ.
-
-    λmax = max |Xᵀ(y − ȳ)|, as the book computes it: about where the first words enter.
-    """
-    lambda_max = np.abs(X_train.T @ (y_train - y_train.mean())).max()
-    lambdas = lambda_max * np.exp(np.linspace(np.log(1), np.log(1e-4), num_lambdas))
-    logit = l1_logistic(seed)
-    coefs, intercepts = [], []
-    for lam in lambdas:
-        logit.C = 1 / lam
-        logit.fit(X_train, y_train)
-        coefs.append(logit.coef_.ravel().copy())
-        intercepts.append(float(logit.intercept_[0]))
-    return lambdas, np.array(coefs), np.array(intercepts)
 
 
-def path_accuracy(X: sp.csr_matrix, y: np.ndarray, coefs: np.ndarray, intercepts: np.ndarray) -> np.ndarray:
-    """Accuracy of each λ's classifier (a review is positive where its linear predictor is)."""
-    positive = (X @ coefs.T + intercepts) > 0
-    return (positive == (y[:, None] > 0.5)).mean(axis=0)
+
+
+
 
 
 def accuracy_figure(path: pd.DataFrame, network_run: str, test_accuracy: float, output: Path) -> Path:
@@ -111,7 +81,7 @@ def latest_checkpoint(run_dir: Path) -> Path:
 
 def score_reviews(args: argparse.Namespace, datamodule: IMDBDataModule) -> list[float]:
     """P(positive) of each ``--predict`` review by the latest trained network, with the vocabulary of its data."""
-    checkpoint = latest_checkpoint(Path(args.log_dir) / LAB / "dense")
+    checkpoint = latest_checkpoint(Path(args.log_dir) / LAB / DENSE.name)
     results = Path(args.log_dir) / LAB / "results.json"
     trained_on_synthetic = json.loads(results.read_text()).get("synthetic") if results.is_file() else None
     if trained_on_synthetic is not None and trained_on_synthetic != args.synthetic:
@@ -120,7 +90,7 @@ def score_reviews(args: argparse.Namespace, datamodule: IMDBDataModule) -> list[
             f"{'add' if trained_on_synthetic else 'drop'} --synthetic to score with the vocabulary it learned"
         )
     datamodule.setup()  # the vocabulary
-    network = IMDBDense(input_size=datamodule.num_columns)
+    network = DENSE.network.build(input_size=datamodule.num_columns)
     module = SimpleModule.load_from_checkpoint(checkpoint, model=network, map_location="cpu").eval()
     with torch.no_grad():
         probabilities = module.predict_step((datamodule.encode(args.predict),), 0).tolist()
@@ -131,7 +101,7 @@ def score_reviews(args: argparse.Namespace, datamodule: IMDBDataModule) -> list[
 
 
 def main(argv: Sequence[str] | None = None) -> dict | list[float]:
-    parser = lab_parser(__doc__.splitlines()[0], epochs=30, data=True)
+    parser = lab_parser(__doc__.splitlines()[0], DENSE, data=True)
     parser.add_argument("--lasso-lambdas", type=int, default=50, help="λ values on the lasso path (book: 50)")
     parser.add_argument("--predict", action="append", metavar="REVIEW",
                         help="score a review with the network already trained (repeatable; nothing is trained)")
@@ -140,21 +110,21 @@ def main(argv: Sequence[str] | None = None) -> dict | list[float]:
         parser.error(f"--lasso-lambdas must be at least 1, got {args.lasso_lambdas}")
     prepare(args)
 
-    datamodule = IMDBDataModule(
-        data_dir=args.data_dir, features="bag_of_words", batch_size=512, validation=2000,
-        synthetic=args.synthetic, limit=args.limit, seed=args.seed,
+    datamodule = DENSE.build_datamodule(
+        data_dir=args.data_dir, synthetic=args.synthetic, limit=args.limit, seed=args.seed,
     )
     if args.predict:
         return score_reviews(args, datamodule)
 
     # The network: 10,003 binary word indicators -> 16 -> 16 -> one logit; RMSprop with lr 0.001.
-    network = IMDBDense(input_size=datamodule.num_columns)
-    print_summary(network, input_size=(512, datamodule.num_columns))
-    module = SimpleModule.binary_classification(network, lr=0.001)
-    trainer = trainer_for(args, LAB, "dense")
+    network = DENSE.network.build(input_size=datamodule.num_columns)
+    print_summary(network, input_size=(datamodule.batch_size, datamodule.num_columns))
+    module = DENSE.build_module(network)
+    trainer = trainer_for(args, DENSE)
     models = {"dense": fit_and_test(module, datamodule, trainer)}
 
     if trainer.is_global_zero:
+        book = book_figures(LAB)
         # The lasso path: L1-penalized logistic regressions on the same sparse training matrix.
         (X_train, y_train), (X_valid, y_valid), (X_test, y_test) = (
             (x.matrix, y.numpy()) for x, y in (datamodule.train_data, datamodule.val_data, datamodule.test_data)
@@ -183,12 +153,12 @@ def main(argv: Sequence[str] | None = None) -> dict | list[float]:
         dense = models["dense"]
         curves = save_curves(dense["log_dir"], "accuracy", "Accuracy", f"{args.log_dir}/{LAB}/dense_curves.png")
         figure = accuracy_figure(path, dense["log_dir"], dense["test_accuracy"], Path(args.log_dir) / LAB / "imdb_accuracy.png")
-        rows = [(name, "test accuracy", figures["test_accuracy"], BOOK[name]) for name, figures in models.items()]
+        rows = [(name, "test accuracy", figures["test_accuracy"], book[name]) for name, figures in models.items()]
         print(results_table(rows))
         print(f"(lasso: at the λ of best validation accuracy, {best['lambda']:.4g}; book: the peak of its test curve)")
         if args.synthetic:
             print(synthetic_notice("IMDB"))
-        results = write_results(args.log_dir, LAB, models, book=BOOK, figure="test_accuracy", synthetic=args.synthetic)
+        results = write_results(args.log_dir, LAB, models, book=book, figure="test_accuracy", synthetic=args.synthetic)
         print(f"curves: {curves}\nfigure: {figure}\nresults: {results}")
     return models
 

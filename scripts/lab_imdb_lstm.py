@@ -9,8 +9,8 @@ from collections.abc import Sequence
 
 import torch
 
-from datamodules.imdb import IMDBDataModule
-from lightning_modules.labs import (
+from lightning_modules.labs import NETWORKS, book_figures
+from runner import (
     fit_and_test,
     lab_parser,
     prepare,
@@ -22,37 +22,31 @@ from lightning_modules.labs import (
     trainer_for,
     write_results,
 )
-from lightning_modules.module import SimpleModule
-from lightning_modules.networks import IMDBLSTM
 
 LAB = "imdb_lstm"
-#: the book's stored-notebook test accuracy
-BOOK = {"lstm": 0.8488}
+LSTM = NETWORKS["imdb_lstm"]  # the book's settings: data, network, optimizer, epochs (lightning_modules/labs.py)
 
 
 def main(argv: Sequence[str] | None = None) -> dict:
-    args = lab_parser(__doc__.splitlines()[0], epochs=20, data=True).parse_args(argv)
+    args = lab_parser(__doc__.splitlines()[0], LSTM, data=True).parse_args(argv)
     prepare(args)
 
     # Each review as its last 500 word indices, zero pre-padded.
-    datamodule = IMDBDataModule(
-        data_dir=args.data_dir, features="sequence", max_length=500, batch_size=300,
-        validation=2000, synthetic=args.synthetic, limit=args.limit, seed=args.seed,
-    )
+    datamodule = LSTM.build_datamodule(data_dir=args.data_dir, synthetic=args.synthetic, limit=args.limit, seed=args.seed)
 
     # Embedding(10003, 32) -> LSTM(32) -> one logit from the last step; RMSprop with its default lr 0.01.
-    lstm = IMDBLSTM(num_words=datamodule.num_columns)
-    print_summary(lstm, input_size=(300, 500), dtypes=[torch.int64])
-    module = SimpleModule.binary_classification(lstm)
-    trainer = trainer_for(args, LAB, "lstm")
+    lstm = LSTM.network.build(num_words=datamodule.num_columns)
+    print_summary(lstm, input_size=(datamodule.batch_size, datamodule.max_length), dtypes=[torch.int64])
+    module = LSTM.build_module(lstm)
+    trainer = trainer_for(args, LSTM)
     models = {"lstm": fit_and_test(module, datamodule, trainer)}
 
     if trainer.is_global_zero:
         figure = save_curves(models["lstm"]["log_dir"], "accuracy", "Accuracy", f"{args.log_dir}/{LAB}/lstm_curves.png")
-        print(results_table([("lstm", "test accuracy", models["lstm"]["test_accuracy"], BOOK["lstm"])]))
+        print(results_table([("lstm", "test accuracy", models["lstm"]["test_accuracy"], book_figures(LAB)["lstm"])]))
         if args.synthetic:
             print(synthetic_notice("IMDB"))
-        results = write_results(args.log_dir, LAB, models, book=BOOK, figure="test_accuracy", synthetic=args.synthetic)
+        results = write_results(args.log_dir, LAB, models, book=book_figures(LAB), figure="test_accuracy", synthetic=args.synthetic)
         print(f"curves: {figure}\nresults: {results}")
     return models
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from datamodules.mnist import MNISTDataModule
-from lightning_modules.labs import (
+from lightning_modules.labs import NETWORKS, book_figures
+from runner import (
     fit_and_test,
     lab_parser,
     prepare,
@@ -21,48 +21,45 @@ from lightning_modules.labs import (
     trainer_for,
     write_results,
 )
-from lightning_modules.module import SimpleModule
-from lightning_modules.networks import MNISTLogistic, MNISTMLP
 
 LAB = "mnist"
-#: the book's stored-notebook test accuracies (GUIDE.md's bands: MLP 0.962-0.966, MLR 0.916-0.924)
-BOOK = {"mlp": 0.9648, "mlr": 0.9219}
+# the book's settings: data, networks, optimizer, epochs (lightning_modules/labs.py)
+MLP, MLR = NETWORKS["mnist_mlp"], NETWORKS["mnist_mlr"]
 SYNTHETIC_WARNING = synthetic_notice("MNIST")
 
 
 def main(argv: Sequence[str] | None = None) -> dict:
-    args = lab_parser(__doc__.splitlines()[0], epochs=30, data=True).parse_args(argv)
+    args = lab_parser(__doc__.splitlines()[0], MLP, data=True).parse_args(argv)
     prepare(args)
     if args.synthetic:
         print(SYNTHETIC_WARNING, flush=True)
 
     # 60,000 training images (20% held out for validation) and 10,000 test images, 28 x 28, in [0, 1].
-    datamodule = MNISTDataModule(
-        data_dir=args.data_dir, batch_size=256, synthetic=args.synthetic, limit=args.limit, seed=args.seed
-    )
+    datamodule = MLP.build_datamodule(data_dir=args.data_dir, synthetic=args.synthetic, limit=args.limit, seed=args.seed)
 
     # The multilayer network: 784-256-128-10 with dropout, RMSprop at lr 0.01 as the book.
-    mlp = MNISTMLP()
-    print_summary(mlp, input_size=(256, 1, 28, 28))
-    module = SimpleModule.classification(mlp, num_classes=10)
-    models = {"mlp": fit_and_test(module, datamodule, trainer_for(args, LAB, "mlp"))}
+    mlp = MLP.build_network()
+    print_summary(mlp, input_size=(datamodule.batch_size, 1, 28, 28))
+    module = MLP.build_module(mlp)
+    models = {"mlp": fit_and_test(module, datamodule, trainer_for(args, MLP))}
 
     # Multinomial logistic regression: the same images through one linear layer.
-    mlr = MNISTLogistic()
-    print_summary(mlr, input_size=(256, 1, 28, 28))
-    module = SimpleModule.classification(mlr, num_classes=10)
-    trainer = trainer_for(args, LAB, "mlr")
+    mlr = MLR.build_network()
+    print_summary(mlr, input_size=(datamodule.batch_size, 1, 28, 28))
+    module = MLR.build_module(mlr)
+    trainer = trainer_for(args, MLR)
     models["mlr"] = fit_and_test(module, datamodule, trainer)
 
     if trainer.is_global_zero:
         for name in models:
             save_curves(models[name]["log_dir"], "accuracy", "Accuracy", f"{args.log_dir}/{LAB}/{name}_curves.png")
-        rows = [(name, "test accuracy", figures["test_accuracy"], BOOK[name]) for name, figures in models.items()]
+        book = book_figures(LAB)
+        rows = [(name, "test accuracy", figures["test_accuracy"], book[name]) for name, figures in models.items()]
         print(results_table(rows))
         if args.synthetic:
             print(SYNTHETIC_WARNING)
         results = write_results(
-            args.log_dir, LAB, models, book=BOOK, figure="test_accuracy", synthetic=args.synthetic
+            args.log_dir, LAB, models, book=book, figure="test_accuracy", synthetic=args.synthetic
         )
         print(f"curves: {args.log_dir}/{LAB}/*_curves.png\nresults: {results}")
     return models

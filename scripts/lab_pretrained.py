@@ -21,7 +21,7 @@ from pytorch_lightning import seed_everything
 from torchvision.models import ResNet50_Weights
 
 from datamodules.book_images import book_images_dir, load_images
-from lightning_modules.labs import run, write_json
+from runner import run, write_json
 from lightning_modules.pretrained import (
     TopK,
     book_transform,

@@ -1,4 +1,8 @@
-"""What every lab script shares: its flags, fit-then-test, the results table and file, clean errors."""
+"""What every lab script shares: its flags, fit-then-test, the results table and file, clean errors.
+
+The runner of the scripts in this folder, not part of the library: it parses
+flags and exits with a status. (The scripts find it on their own folder's path.)
+"""
 
 from __future__ import annotations
 
@@ -15,38 +19,19 @@ from typing import Any
 import matplotlib
 import torch
 from pytorch_lightning import LightningDataModule, Trainer, seed_everything
-from pytorch_lightning.utilities.exceptions import MisconfigurationException
 from torch import nn
 
-from datamodules.base import CorruptDataError, DataUnavailableError
-from lightning_modules.callbacks import NonFiniteLossError
-from lightning_modules.curves import CurvesError, read_metrics, save_figure, summary_plot
+from lightning_modules.curves import read_metrics, save_figure, summary_plot
+from lightning_modules.errors import USER_ERRORS, exit_status
+from lightning_modules.labs import BookNetwork
 from lightning_modules.module import SimpleModule
-from lightning_modules.trainer import ACCELERATORS, AcceleratorUnavailableError, end_distributed, make_trainer
+from lightning_modules.trainer import ACCELERATORS, end_distributed, make_trainer
 
 
-class LabError(RuntimeError):
-    """A problem the user can fix (missing data, a bad option); reported without a traceback."""
-
-
-#: exit status of a lab whose data is not available (the chapter run reports it as skipped)
-DATA_UNAVAILABLE_EXIT = 3
-
-
-#: errors that come from the user's input or machine, not from a bug: one line, exit status 1
-USER_ERRORS: tuple[type[BaseException], ...] = (
-    LabError,
-    CorruptDataError,
-    AcceleratorUnavailableError,
-    NonFiniteLossError,
-    CurvesError,
-    MisconfigurationException,
-    FileNotFoundError,
-)
-
-
-def lab_parser(description: str, epochs: int, threads: int | None = None, data: bool = False) -> argparse.ArgumentParser:
-    """The flags every lab script takes; ``data`` adds ``--data-dir``, ``--synthetic`` and ``--limit``."""
+def lab_parser(description: str, settings: BookNetwork, data: bool = False) -> argparse.ArgumentParser:
+    """The flags every lab script takes, defaults from the lab's book ``settings``;
+    ``data`` adds ``--data-dir``, ``--synthetic`` and ``--limit``."""
+    epochs, threads = settings.epochs, settings.threads
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--max-epochs", type=int, default=epochs, help=f"training epochs (book: {epochs})")
     parser.add_argument("--accelerator", default="auto", choices=ACCELERATORS, help="where to train (default: auto)")
@@ -90,12 +75,12 @@ def prepare(args: argparse.Namespace) -> None:
     seed_everything(args.seed, workers=True, verbose=False)
 
 
-def trainer_for(args: argparse.Namespace, lab: str, model_name: str, **kwargs: Any) -> Trainer:
-    """The lab's Trainer from its command-line flags."""
+def trainer_for(args: argparse.Namespace, settings: BookNetwork, max_epochs: int | None = None, **kwargs: Any) -> Trainer:
+    """The Trainer of one network of the lab, from the command-line flags (``max_epochs``: other than ``--max-epochs``)."""
     return make_trainer(
-        lab,
-        model_name,
-        max_epochs=args.max_epochs,
+        settings.lab,
+        settings.name,
+        max_epochs=args.max_epochs if max_epochs is None else max_epochs,
         accelerator=args.accelerator,
         devices=_devices(str(args.devices)),
         strategy=args.strategy,
@@ -196,12 +181,9 @@ def run(main: Callable[[Sequence[str] | None], Any], argv: Sequence[str] | None 
     matplotlib.use("Agg")  # figures go to files; no window, even where there is a display
     try:
         main(argv)
-    except DataUnavailableError as error:
-        print(f"error: {error}", file=sys.stderr)
-        sys.exit(DATA_UNAVAILABLE_EXIT)
     except USER_ERRORS as error:
         print(f"error: {error}", file=sys.stderr)
-        sys.exit(1)
+        sys.exit(exit_status(error))
     except KeyboardInterrupt:
         print("interrupted: completed epochs are in the log folder; --resume continues from the last", file=sys.stderr)
         sys.exit(130)

@@ -14,6 +14,7 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPTS = ROOT / "scripts"
+sys.path.insert(0, str(SCRIPTS))  # the lab scripts import their runner as a script does: from its own folder
 
 
 @pytest.fixture(autouse=True)

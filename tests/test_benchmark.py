@@ -33,7 +33,7 @@ def test_the_books_code_runs_on_ours_and_on_islp_side_by_side(tmp_path):
 
 def test_missing_downloaded_data_falls_back_to_synthetic_without_downloading(tmp_path):
     options = benchmark.Options(epochs=1, log_dir=str(tmp_path), data_dir=str(tmp_path / "empty"), limit=500)
-    datamodule = benchmark.LABS["mnist_mlp"].datamodule(options)
+    datamodule = benchmark.build_datamodule(benchmark.NETWORKS["mnist_mlp"], options)
     datamodule.setup("fit")
     assert datamodule.synthetic and datamodule.sizes()["train"] == 400
     assert not (tmp_path / "empty").exists()  # nothing was fetched or created

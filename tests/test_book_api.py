@@ -23,7 +23,7 @@ from pytorch_lightning import Trainer, seed_everything
 from pytorch_lightning.loggers import CSVLogger
 from torch import nn
 from torch.optim import RMSprop
-from torch.utils.data import Subset, TensorDataset
+from torch.utils.data import TensorDataset
 from torchmetrics import Accuracy, MeanAbsoluteError
 from torchvision.datasets import MNIST
 from torchvision.transforms import ToTensor

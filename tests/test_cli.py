@@ -77,3 +77,32 @@ def test_unavailable_accelerator_exits_with_a_message(tmp_path):
         pytest.skip("this machine has mps")
     assert result.returncode == 1
     assert "islp-lab: error: accelerator 'mps' is not available" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_fit_prints_the_model_summary_and_honours_default_root_dir(tmp_path):
+    result = islp_lab(
+        "fit", "--config", str(ROOT / "scripts/configs/cifar100_cnn.yaml"), "--data.synthetic", "true",
+        "--data.limit", "300", "--trainer.max_epochs", "1", "--trainer.limit_train_batches", "2",
+        "--trainer.limit_val_batches", "1", "--trainer.accelerator", "cpu", "--trainer.default_root_dir", "elsewhere",
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    output = result.stdout + result.stderr
+    assert "964 K    Trainable params" in output or "964 K" in output.split("Trainable params")[0].splitlines()[-1]
+    assert (tmp_path / "elsewhere" / "cifar100" / "cnn" / "version_0" / "checkpoints" / "last.ckpt").is_file()
+    assert not (tmp_path / "logs").exists()
+
+
+def test_importing_the_library_changes_nothing_in_the_users_process():
+    code = (
+        # the libraries underneath set warnings filters of their own: import them first
+        "import logging, warnings, matplotlib, torch, torchvision, torchmetrics, pytorch_lightning, pandas, sklearn;"
+        "matplotlib.use('svg'); filters = list(warnings.filters);"
+        "handlers = [list(logging.getLogger(n).filters) for n in ('pytorch_lightning.utilities.rank_zero',)];"
+        "import lightning_modules, datamodules, lightning_modules.curves, lightning_modules.cli, datamodules.imdb;"
+        "assert matplotlib.get_backend() == 'svg', matplotlib.get_backend();"
+        "assert list(warnings.filters) == filters, 'warnings filters changed';"
+        "assert [list(logging.getLogger(n).filters) for n in ('pytorch_lightning.utilities.rank_zero',)] == handlers"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]

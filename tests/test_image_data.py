@@ -135,13 +135,20 @@ def test_cifar_reads_pickles_through_torchvision(cifar_root: Path, no_download: 
 def test_batches_become_floats_in_unit_range(mnist_root: Path) -> None:
     dm = MNISTDataModule(data_dir=str(mnist_root), batch_size=16, verify=False)
     dm.setup()
+    assert dm.train_data[0].dtype == torch.uint8  # held as bytes
+    # under a Trainer the batches travel as bytes and become floats on the accelerator ...
+    dm.trainer = SimpleNamespace(global_rank=0, world_size=1)
     raw_images, raw_labels = next(iter(dm.train_dataloader()))
-    assert raw_images.dtype == torch.uint8  # held and served as bytes
+    assert raw_images.dtype == torch.uint8
     images, labels = dm.on_after_batch_transfer((raw_images, raw_labels), 0)
     assert images.dtype == torch.float32 and images.shape == (16, 1, 28, 28)
     assert 0.0 <= images.min() and images.max() <= 1.0 and images.max() > 0.9
     assert torch.allclose(images * 255, raw_images.float())
     assert labels is raw_labels
+    # ... and a batch taken by hand, as the book takes one before fitting, is what the network takes
+    dm.trainer = None
+    by_hand, _ = next(iter(dm.test_dataloader()))
+    assert by_hand.dtype == torch.float32 and torch.equal(by_hand, dm.test_data[0][:16].float() / 255)
     assert torch.equal(dm.float_images("test"), dm.test_data[0].float() / 255)
 
 
@@ -319,7 +326,7 @@ def test_synthetic_mnist_is_learnable_through_the_trainer() -> None:
 
 # -- augmentation -----------------------------------------------------------------------------------------
 def fake_trainer(training: bool, epoch: int = 0) -> SimpleNamespace:
-    return SimpleNamespace(training=training, current_epoch=epoch, global_rank=0)
+    return SimpleNamespace(training=training, current_epoch=epoch, global_rank=0, world_size=1)
 
 
 def test_augmentation_is_per_sample_deterministic_and_a_padded_crop_or_flip(cifar_root: Path) -> None:
@@ -347,9 +354,9 @@ def test_augmentation_is_per_sample_deterministic_and_a_padded_crop_or_flip(cifa
 def test_augmentation_only_on_training_batches(cifar_root: Path) -> None:
     dm = CIFAR100DataModule(data_dir=str(cifar_root), verify=False, augment=True)
     dm.setup()
+    dm.trainer = fake_trainer(training=False)  # in a Trainer's loop: batches travel as bytes
     batch = next(iter(dm.val_dataloader()))
     plain = batch[0].float() / 255
-    dm.trainer = fake_trainer(training=False)
     assert torch.equal(dm.on_after_batch_transfer(batch, 0)[0], plain)
     off = CIFAR100DataModule(data_dir=str(cifar_root), verify=False, augment=False)
     off.trainer = fake_trainer(training=True)

@@ -76,7 +76,7 @@ def test_mnist_lab_reads_the_real_files(tmp_path):
         assert results["models"][name]["test_accuracy"] > 0.6
 
 
-#: runs a lab's main through labs.run with every urllib request failing as it does offline (fast, no hang)
+#: runs a lab's main through runner.run with every urllib request failing as it does offline (fast, no hang)
 OFFLINE_RUN = textwrap.dedent(
     """
     import sys, urllib.error, urllib.request
@@ -86,7 +86,7 @@ OFFLINE_RUN = textwrap.dedent(
 
     urllib.request.urlopen = offline
     sys.path.insert(0, {scripts!r})
-    from lightning_modules.labs import run
+    from runner import run
     run(__import__({script!r}).main, sys.argv[1:])
     """
 )

@@ -15,6 +15,7 @@ import torchvision.datasets.utils
 
 from conftest import ROOT, load_script
 from datamodules.imdb import IMDBDataModule
+from lightning_modules import baselines
 from lightning_modules.cli import main as cli_main
 from lightning_modules.module import SimpleModule
 from lightning_modules.networks import IMDBDense
@@ -29,7 +30,7 @@ def small_run(tmp_path, *extra: str) -> list[str]:
 
 
 def test_lasso_path_grid_and_accuracy():
-    lab = load_script("lab_imdb")
+    lab = baselines
     rng = np.random.default_rng(0)
     X = sp.random(300, 40, density=0.2, format="csr", random_state=0, data_rvs=lambda n: np.ones(n))
     y = (X[:, :5].sum(axis=1).A1 + rng.normal(0, 0.5, 300) > 1).astype(np.float32)
