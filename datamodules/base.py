@@ -33,6 +33,10 @@ Split = Union[Tensors, Dataset]
 Validation = Union[float, int, Literal["test"], Dataset, None]
 
 
+class BadArgumentError(ValueError):
+    """An argument a user gave is wrong (the message names the value, why, and what to give instead)."""
+
+
 class DataUnavailableError(RuntimeError):
     """The data files are missing and could not be downloaded (the message says what to do)."""
 
