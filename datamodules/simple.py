@@ -10,6 +10,7 @@ through a ``DataLoader`` with ``num_workers`` worker processes.
 
 from __future__ import annotations
 
+import math
 import warnings
 from typing import Any
 
@@ -18,6 +19,9 @@ import torch
 from torch.utils.data import Dataset, TensorDataset, random_split
 
 from datamodules.base import InMemoryDataModule, Validation
+
+#: the most values (rows × features) an evaluation batch of tensors holds by default
+EVAL_BATCH_VALUES = 1 << 16
 
 
 class SimpleDataModule(InMemoryDataModule):
@@ -36,7 +40,12 @@ class SimpleDataModule(InMemoryDataModule):
             the book's helper holds out for the same ``seed``), a data set of
             its own (the book passes the test set), or ``None`` for none.
         seed: seed of the held-out rows and of the shuffling.
-        eval_batch_size: validation and test batch size (default ``batch_size``).
+        eval_batch_size: validation and test batch size. Default: ``batch_size`` for
+            data sets served by a ``DataLoader``; for tensors, batches of up to
+            :data:`EVAL_BATCH_VALUES` values (the whole set, for small tables such as
+            Hitters or NYSE; wide rows such as images keep ``batch_size``), which saves the
+            evaluation loop's cost per batch. The
+            figures are whole-set figures either way.
 
     The loaders work straight after construction, before any ``fit``.
     """
@@ -61,9 +70,18 @@ class SimpleDataModule(InMemoryDataModule):
             persistent_workers=persistent_workers,
         )
         self._datasets = (train_dataset, test_dataset)
+        self._eval_batch_size_given = eval_batch_size is not None
 
     def load(self) -> tuple[Dataset, Dataset]:
         return self._datasets
+
+    def setup(self, stage: str | None = None) -> None:
+        super().setup(stage)
+        if not self._eval_batch_size_given:
+            self.eval_batch_size = max(
+                [self.batch_size]
+                + [_rows_within(EVAL_BATCH_VALUES, split) for split in (self.val_data, self.test_data) if isinstance(split, tuple)]
+            )
 
     @classmethod
     def fromarrays(
@@ -116,6 +134,13 @@ class SimpleDataModule(InMemoryDataModule):
             validation=valid_ds if len(valid_ds) else None,
             seed=seed,
         )
+
+
+def _rows_within(values: int, split: tuple) -> int:
+    """How many rows of ``split``'s first tensor hold at most ``values`` values (at least one; at most all rows)."""
+    features = split[0]
+    per_row = max(1, math.prod(features.shape[1:]))
+    return max(1, min(len(features), values // per_row))
 
 
 def _as_tensor(array: Any) -> torch.Tensor:

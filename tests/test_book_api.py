@@ -263,3 +263,22 @@ def test_ddp_figures_of_a_dataloader_dataset_count_each_row_once(mnist_files, tm
         assert done.returncode == 0, done.stderr[-2000:]
         figures[devices] = json.loads(output.read_text())
     assert figures[4] == pytest.approx(figures[1], abs=1e-6)
+
+
+def test_small_tables_are_evaluated_in_one_batch_and_give_the_same_figures(tmp_path):
+    X, y = regression_tensors(150)
+    test = TensorDataset(*regression_tensors(90, seed=1))
+    figures = []
+    for eval_batch_size in (None, 7):
+        dm = SimpleDataModule(TensorDataset(X, y), test, batch_size=16, validation=test, eval_batch_size=eval_batch_size)
+        assert len(dm.val_dataloader()) == (1 if eval_batch_size is None else 13)
+        seed_everything(0)
+        module = SimpleModule.regression(nn.Linear(4, 1), metrics={"mae": MeanAbsoluteError()})
+        trainer = Trainer(max_epochs=2, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                          enable_model_summary=False)
+        trainer.fit(module, datamodule=dm)
+        figures.append(trainer.test(module, datamodule=dm, verbose=False)[0])
+    assert figures[0] == pytest.approx(figures[1], rel=1e-5)
+    images = TensorDataset(torch.zeros(200, 3, 32, 32), torch.zeros(200))
+    dm = SimpleDataModule(images, images, batch_size=32, validation=0.5)
+    assert next(iter(dm.val_dataloader()))[0].shape[0] == 32  # wide rows keep the training batch size
