@@ -200,14 +200,10 @@ def held_out_rows(num_rows: int, validation: float | int, seed: int) -> tuple[Te
     (``random_split`` into ``[rest, validation]`` with a generator seeded by
     ``seed``), so figures are comparable with the book's.
     """
-    if isinstance(validation, float):
-        if not 0.0 <= validation < 1.0:
-            raise ValueError(f"validation fraction must be in [0, 1), got {validation}")
-        num_valid = int(validation * num_rows)
-    else:
-        num_valid = int(validation)
+    check_validation(validation)
+    num_valid = int(validation * num_rows) if isinstance(validation, float) else int(validation)
     if not 0 <= num_valid < num_rows:
-        raise ValueError(
+        raise BadArgumentError(
             f"validation={validation} asks for {num_valid} of {num_rows} training rows: "
             "nothing would be left to train on"
         )
@@ -215,6 +211,18 @@ def held_out_rows(num_rows: int, validation: float | int, seed: int) -> tuple[Te
         range(num_rows), [num_rows - num_valid, num_valid], generator=torch.Generator().manual_seed(seed)
     )
     return torch.as_tensor(train.indices, dtype=torch.long), torch.as_tensor(valid.indices, dtype=torch.long)
+
+
+def check_validation(validation: Any) -> None:
+    """Refuse (:class:`BadArgumentError`) a ``validation`` that is no fraction in [0, 1), count, ``"test"`` or data set."""
+    if isinstance(validation, bool):
+        raise BadArgumentError(f"validation must be a fraction, a count, 'test' or a data set, got {validation!r}")
+    if isinstance(validation, float) and not 0.0 <= validation < 1.0:
+        raise BadArgumentError(f"validation fraction must be in [0, 1), got {validation}")
+    if isinstance(validation, int) and validation < 0:
+        raise BadArgumentError(f"validation count must be 0 or more, got {validation}")
+    if isinstance(validation, str) and validation != "test":
+        raise BadArgumentError(f"validation must be a fraction, a count, 'test' or a data set, got {validation!r}")
 
 
 def rows_of(split: Split, rows: Tensor) -> Split:
@@ -299,9 +307,14 @@ class InMemoryDataModule(LightningDataModule):
     ) -> None:
         super().__init__()
         if batch_size < 1:
-            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+            raise BadArgumentError(f"batch_size must be at least 1, got {batch_size}")
+        if eval_batch_size is not None and eval_batch_size < 1:
+            raise BadArgumentError(f"eval_batch_size must be at least 1 (or None: batch_size), got {eval_batch_size}")
         if num_workers < 0:
-            raise ValueError(f"num_workers must be 0 or more, got {num_workers}")
+            raise BadArgumentError(f"num_workers must be 0 or more, got {num_workers}")
+        if limit is not None and limit < 1:
+            raise BadArgumentError(f"limit must be at least 1 row (or None: every row), got {limit}")
+        check_validation(validation)
         self.batch_size = batch_size
         self.eval_batch_size = eval_batch_size or batch_size
         self.validation = validation
@@ -330,7 +343,7 @@ class InMemoryDataModule(LightningDataModule):
             val = None
         elif isinstance(validation, str):
             if validation != "test":
-                raise ValueError(f"validation must be a fraction, a count, 'test' or a data set, got {validation!r}")
+                raise BadArgumentError(f"validation must be a fraction, a count, 'test' or a data set, got {validation!r}")
             val = test
         elif isinstance(validation, (float, int)):
             if self.limit is not None and isinstance(validation, int):

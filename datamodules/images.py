@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from torchvision.datasets.utils import calculate_md5
 
-from datamodules.base import CorruptDataError, DataUnavailableError, InMemoryDataModule, SyntheticDataWarning, Tensors
+from datamodules.base import BadArgumentError, CorruptDataError, DataUnavailableError, InMemoryDataModule, SyntheticDataWarning, Tensors
 
 
 def seeded_generator(*keys: Any) -> torch.Generator:
@@ -240,7 +240,7 @@ class ImageDataModule(InMemoryDataModule):
             self.setup()
         data = {"train": self.train_data, "validation": self.val_data, "test": self.test_data}[split]
         if data is None:
-            raise ValueError(f"this data module has no {split} split (validation={self.validation!r})")
+            raise BadArgumentError(f"this data module has no {split} split (validation={self.validation!r})")
         return to_float(data[0])
 
     def missing_files(self) -> list[str]:

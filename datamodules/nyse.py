@@ -8,10 +8,20 @@ import numpy as np
 import pandas as pd
 from sklearn.preprocessing import StandardScaler
 
-from datamodules.base import DesignArrays, InMemoryDataModule, Tensors
+from datamodules.base import BadArgumentError, DesignArrays, InMemoryDataModule, Tensors
 
 SERIES = ["DJ_return", "log_volume", "log_volatility"]
 TARGET = "log_volume"
+
+
+def check_layout(lags: int, layout: str, day_of_week: bool) -> None:
+    """Refuse (:class:`BadArgumentError`) lags below 1, an unknown layout, or day-of-week columns in the sequence layout."""
+    if isinstance(lags, bool) or not isinstance(lags, int) or lags < 1:
+        raise BadArgumentError(f"lags must be a whole number of days, at least 1, got {lags!r}")
+    if layout not in ("sequence", "flat"):
+        raise BadArgumentError(f"layout must be 'sequence' or 'flat', got {layout!r}")
+    if day_of_week and layout == "sequence":
+        raise BadArgumentError("day_of_week indicators go with the flat layout, not the sequence one")
 
 
 def load_nyse(lags: int = 5, layout: Literal["sequence", "flat"] = "flat", day_of_week: bool = False) -> DesignArrays:
@@ -25,8 +35,7 @@ def load_nyse(lags: int = 5, layout: Literal["sequence", "flat"] = "flat", day_o
     """
     from ISLP import load_data
 
-    if lags < 1:
-        raise ValueError(f"lags must be at least 1, got {lags}")
+    check_layout(lags, layout, day_of_week)
     nyse = load_data("NYSE")
     # standardized over the whole series, as in the book
     series = pd.DataFrame(StandardScaler().fit_transform(nyse[SERIES]), columns=SERIES, index=nyse.index)
@@ -38,15 +47,11 @@ def load_nyse(lags: int = 5, layout: Literal["sequence", "flat"] = "flat", day_o
     keep = frame.notna().all(axis=1)
     frame, target, train = frame[keep], series[TARGET][keep], nyse["train"][keep].to_numpy(bool)
     if layout == "sequence":
-        if day_of_week:
-            raise ValueError("day_of_week indicators go with the flat layout, not the sequence one")
         oldest_first = [f"{col}_{lag}" for lag in range(lags, 0, -1) for col in SERIES]
         X = frame[oldest_first].to_numpy(np.float64).reshape(-1, lags, len(SERIES))
         names = oldest_first
     elif layout == "flat":
         X, names = frame.to_numpy(np.float64), list(frame.columns)
-    else:
-        raise ValueError(f"layout must be 'sequence' or 'flat', got {layout!r}")
     y = target.to_numpy(np.float64)
     return DesignArrays(X[train], X[~train], y[train], y[~train], names)
 
@@ -70,6 +75,7 @@ class NYSEDataModule(InMemoryDataModule):
         eval_batch_size: int = 4096,
         seed: int = 0,
     ) -> None:
+        check_layout(lags, layout, day_of_week)
         super().__init__(batch_size=batch_size, validation="test", eval_batch_size=eval_batch_size, seed=seed)
         self.layout, self.lags, self.day_of_week = layout, lags, day_of_week
 

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, TensorDataset, random_split
 
-from datamodules.base import InMemoryDataModule, Validation
+from datamodules.base import BadArgumentError, InMemoryDataModule, Validation
 
 #: the most values (rows × features) an evaluation batch of tensors holds by default
 EVAL_BATCH_VALUES = 1 << 16
@@ -107,7 +107,7 @@ class SimpleDataModule(InMemoryDataModule):
         total = len(tensors[0])
         counts = [int(share * total) if isinstance(share, float) else int(share) for share in (test, validation)]
         if total <= sum(counts):
-            raise ValueError(
+            raise BadArgumentError(
                 f"test={test} and validation={validation} ask for {sum(counts)} of {total} rows: none left for training"
             )
         train_part, test_part, valid_part = random_split(

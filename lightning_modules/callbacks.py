@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import time
 from pathlib import Path
@@ -86,15 +87,34 @@ class ResumableCSVLog(Callback):
     training figures to the logger, so a run killed in between would resume
     after an epoch whose row never reached the file. So the checkpoint carries
     the epoch's logged figures, and on resume this callback keeps the rows of
-    the epochs the checkpoint covers (no test rows) and adds the checkpointed
-    epoch's rows if they are missing. (It needs a logger that keeps the file
-    when it reopens a version: :class:`~lightning_modules.trainer.ResumableCSVLogger`.)
+    the epochs the checkpoint covers (no test rows: the resumed run tests
+    again, once) and adds the checkpointed epoch's rows if they are missing.
+    It does so when the resumed ``fit`` starts, even when the checkpoint ends a
+    finished run and no epoch is left to train. (It needs a logger that keeps
+    the file when it reopens a version:
+    :class:`~lightning_modules.trainer.ResumableCSVLogger`.)
+
+    The checkpoint also carries the seconds spent fitting up to it, over every
+    attempt, so :attr:`fit_seconds_before` tells a resumed run how long the
+    attempts before it trained.
     """
 
     STATE_KEY = "islp_last_epoch_rows"
 
     def __init__(self) -> None:
         self._restored: dict[str, Any] | None = None
+        #: seconds of fitting that earlier attempts of this run did (read from the checkpoint resumed)
+        self.fit_seconds_before = 0.0
+        self._fit_started: float | None = None
+
+    def setup(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
+        if stage == "fit":
+            self.fit_seconds_before, self._fit_started = 0.0, time.perf_counter()
+
+    def fit_seconds(self) -> float:
+        """Seconds spent fitting, over this attempt and those before it that the resumed checkpoint covers."""
+        running = time.perf_counter() - self._fit_started if self._fit_started is not None else 0.0
+        return self.fit_seconds_before + running
 
     def on_save_checkpoint(self, trainer: Trainer, pl_module: LightningModule, checkpoint: dict[str, Any]) -> None:
         figures = {
@@ -102,23 +122,40 @@ class ResumableCSVLog(Callback):
             for name, value in trainer.logged_metrics.items()
             if name.startswith(("train_", "valid_")) and value.numel() == 1
         }
-        checkpoint[self.STATE_KEY] = {"epoch": trainer.current_epoch, "step": trainer.global_step - 1, "figures": figures}
+        checkpoint[self.STATE_KEY] = {
+            "epoch": trainer.current_epoch,
+            "step": trainer.global_step - 1,
+            "figures": figures,
+            "fit_seconds": self.fit_seconds(),
+        }
 
     def on_load_checkpoint(self, trainer: Trainer, pl_module: LightningModule, checkpoint: dict[str, Any]) -> None:
         self._restored = checkpoint.get(self.STATE_KEY)
+        if self._restored is not None:
+            self.fit_seconds_before = float(self._restored.get("fit_seconds", 0.0))
+
+    def teardown(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
+        if stage == "fit" and self._fit_started is not None:
+            self.fit_seconds_before, self._fit_started = self.fit_seconds(), None
+
+    def on_fit_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        self._rewrite_log(trainer)
 
     def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        self._rewrite_log(trainer)  # for strategies that restore the checkpoint after on_fit_start
+
+    def _rewrite_log(self, trainer: Trainer) -> None:
         restored, self._restored = self._restored, None
         writer = trainer.logger.experiment if trainer.logger is not None and trainer.is_global_zero else None
         if restored is None or not hasattr(writer, "metrics_file_path"):
             return
         csv = Path(writer.metrics_file_path)
         previous = (
-            pd.read_csv(csv, float_precision="round_trip")
+            pd.read_csv(io.StringIO(complete_lines(csv.read_text())), float_precision="round_trip")
             if csv.is_file() and csv.stat().st_size
             else pd.DataFrame(columns=["epoch", "step"])
         )
-        rows = completed_rows(previous, **restored)
+        rows = completed_rows(previous, restored["epoch"], restored["step"], restored["figures"])
         columns = sorted(rows.columns)  # Lightning's writer keeps its columns sorted too
         temporary = csv.with_suffix(".csv.tmp")
         rows[columns].to_csv(temporary, index=False)
@@ -126,9 +163,14 @@ class ResumableCSVLog(Callback):
         set_csv_columns(writer, columns)  # its next rows append under the same header
 
 
+def complete_lines(text: str) -> str:
+    """``text`` without a last line cut short (a write that a kill or a full disk interrupted)."""
+    return text if not text or text.endswith("\n") else text[: text.rfind("\n") + 1]
+
+
 def completed_rows(frame: pd.DataFrame, epoch: int, step: int, figures: dict[str, float]) -> pd.DataFrame:
     """Rows of epochs up to ``epoch`` (no test rows), with the training/validation rows of ``epoch`` present."""
-    frame = frame[frame["epoch"] <= epoch]
+    frame = frame[frame["epoch"].notna() & frame["step"].notna() & (frame["epoch"] <= epoch)]
     frame = frame[frame.filter(like="test_").isna().all(axis=1)]
     for stage in ("train_", "valid_"):
         stage_figures = {k: v for k, v in figures.items() if k.startswith(stage)}

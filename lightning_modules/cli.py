@@ -13,6 +13,9 @@ optimizer of :class:`~lightning_modules.module.SimpleModule`, the data module
 
 from __future__ import annotations
 
+import logging
+import pickle
+import signal
 import sys
 from pathlib import Path
 from collections.abc import Sequence
@@ -20,16 +23,26 @@ from typing import Any
 
 import torch
 from pytorch_lightning.cli import LightningArgumentParser, LightningCLI
+from pytorch_lightning.utilities import rank_zero_only
 
-from datamodules.base import InMemoryDataModule
-from lightning_modules.errors import USER_ERRORS, exit_status
+from datamodules.base import BadArgumentError, CorruptDataError, InMemoryDataModule
+from lightning_modules.errors import (
+    INTERRUPTED_EXIT,
+    USER_ERRORS,
+    StopOnSignal,
+    exit_status,
+    interrupting_signal,
+    signals_stop_runs,
+)
 from lightning_modules.module import SimpleModule
 from lightning_modules.predictions import PrintPredictions
 from lightning_modules.trainer import (
     DEFAULT_CALLBACKS,
+    DEFAULT_PLUGINS,
     check_accelerator,
     end_distributed,
     latest_version,
+    nothing_to_resume,
     quiet_lightning,
 )
 
@@ -42,11 +55,33 @@ TRAINER_DEFAULTS = {
     "num_sanity_val_steps": 0,
     "logger": {"class_path": "lightning_modules.trainer.ResumableCSVLogger", "init_args": {"save_dir": DEFAULT_LOG_DIR, "name": "lab"}},
     "callbacks": [component.config() for component in DEFAULT_CALLBACKS],
+    "plugins": [component.config() for component in DEFAULT_PLUGINS],
 }
 
 
+#: --ckpt_path values Lightning resolves itself (not files to check)
+SPECIAL_CHECKPOINTS = ("last", "best", "hpc", "registry")
+
+
 class LabCLI(LightningCLI):
-    """LightningCLI with the project's Trainer defaults, an accelerator check and a thread count."""
+    """LightningCLI with the project's Trainer defaults, an accelerator check and a thread count.
+
+    Arguments are checked before any work: the seed and thread count as they
+    are parsed, the accelerator before anything is built, ``--ckpt_path`` (a
+    checkpoint, of this config's network) before the Trainer runs.
+    """
+
+    def parse_arguments(self, parser: LightningArgumentParser, args: Any) -> None:
+        super().parse_arguments(parser, args)
+        config = self.config[self.config["subcommand"]] if self.config.get("subcommand") else self.config
+        seed = config.get("seed_everything")
+        if not isinstance(seed, bool) and isinstance(seed, int) and not 0 <= seed < 2**32:
+            raise BadArgumentError(f"--seed_everything must be from 0 to {2**32 - 1} (or true for a random one), got {seed}")
+        threads = config.get("torch_threads")
+        if threads is not None and threads < 1:
+            raise BadArgumentError(f"--torch_threads must be at least 1 (or null: torch's default), got {threads}")
+        # before LightningCLI reads the checkpoint's hyperparameters (a file that is none would end in a traceback)
+        self._checkpoint_weights = read_checkpoint(config.get("ckpt_path"))
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         parser.add_argument(
@@ -67,10 +102,32 @@ class LabCLI(LightningCLI):
         if self.subcommand == "fit" and config.get("ckpt_path") == "last":
             self._reopen_latest_version(config.trainer.logger)
 
+    def before_fit(self) -> None:
+        self._before_run()
+
+    def before_validate(self) -> None:
+        self._before_run()
+
+    def before_test(self) -> None:
+        self._before_run()
+
     def before_predict(self) -> None:
         """``predict`` prints each prediction (e.g. the probability that a review is positive)."""
+        self._before_run()
         if not any(isinstance(callback, PrintPredictions) for callback in self.trainer.callbacks):
             self.trainer.callbacks.append(PrintPredictions())
+
+    def instantiate_trainer(self, **kwargs: Any) -> Any:
+        """The Trainer, once the network is known to fit ``--ckpt_path`` (checked before the Trainer says a word)."""
+        if self.subcommand:
+            ckpt_path = self.config[self.subcommand].get("ckpt_path")
+            check_network(ckpt_path, getattr(self, "_checkpoint_weights", None), self.model)
+        return super().instantiate_trainer(**kwargs)
+
+    def _before_run(self) -> None:
+        """Let SIGTERM and Ctrl-C stop the run at a safe point (:func:`signals_stop_runs`)."""
+        if not any(isinstance(callback, StopOnSignal) for callback in self.trainer.callbacks):
+            self.trainer.callbacks.append(StopOnSignal())
 
     @staticmethod
     def _logs_under_root_dir(trainer: Any) -> None:
@@ -84,27 +141,151 @@ class LabCLI(LightningCLI):
 
     @staticmethod
     def _reopen_latest_version(logger: Any) -> None:
-        """``fit --ckpt_path last`` continues the latest run: log into its version, resume its ``last.ckpt``."""
+        """``fit --ckpt_path last`` continues the latest run: log into its version, resume its ``last.ckpt``.
+
+        The latest run is the newest version with a checkpoint (an empty folder a failed start
+        left, or the logs of ``test``/``predict``, are not runs). With none, it says so and a new
+        run starts from its first epoch.
+        """
         init_args = getattr(logger, "init_args", None)
         if init_args is None or init_args.get("version") is not None or "save_dir" not in init_args:
             return
-        init_args.version = latest_version(init_args.save_dir, init_args.get("name") or "lightning_logs")
+        name = init_args.get("name") or "lightning_logs"
+        init_args.version = latest_version(init_args.save_dir, name)
+        if init_args.version is None:
+            nothing_to_resume(Path(init_args.save_dir) / name, "--ckpt_path last")
+
+
+def read_checkpoint(ckpt_path: Any) -> dict[str, Any] | None:
+    """The weights (``state_dict``) in ``--ckpt_path``; None for ``last``, ``best``... that Lightning resolves.
+
+    A missing file is a :class:`BadArgumentError`, a file that is not a Lightning
+    checkpoint a :class:`CorruptDataError`.
+    """
+    if not ckpt_path or str(ckpt_path) in SPECIAL_CHECKPOINTS or "://" in str(ckpt_path):
+        return None
+    path = Path(ckpt_path)
+    if not path.is_file():
+        raise BadArgumentError(
+            f"--ckpt_path {ckpt_path}: no such file; give a checkpoint (logs/<lab>/<model>/version_N/checkpoints/last.ckpt) or last"
+        )
+    try:
+        # as Lightning loads it (weights only: loading runs no code from the file)
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # noqa: BLE001 (torch raises a different error for every way a file can be wrong)
+        text = str(error).strip()
+        if isinstance(error, EOFError) or path.stat().st_size == 0:
+            reason = "it is empty or cut short"
+        elif isinstance(error, pickle.UnpicklingError) or text.startswith("Weights only load failed"):
+            reason = "it is not a PyTorch file of weights"
+        else:
+            reason = f"{type(error).__name__}: {text.splitlines()[0][:100] if text else ''}"
+        raise CorruptDataError(f"--ckpt_path {ckpt_path} is not a checkpoint that can be read: {reason}") from None
+    weights = checkpoint.get("state_dict") if isinstance(checkpoint, dict) else None
+    if not isinstance(weights, dict):
+        raise CorruptDataError(f"--ckpt_path {ckpt_path} is not a Lightning checkpoint (it holds no state_dict)")
+    return weights
+
+
+def check_network(ckpt_path: Any, weights: dict[str, Any] | None, model: torch.nn.Module) -> None:
+    """Refuse (:class:`BadArgumentError`) checkpoint ``weights`` of another network than ``model``'s."""
+    if weights is None:
+        return
+    other = "; give a checkpoint of a run of this config"
+    for name, tensor in model.state_dict().items():
+        if name not in weights:
+            held = next(iter(weights), "nothing")
+            raise BadArgumentError(f"--ckpt_path {ckpt_path} holds another network: {held}..., not {name}{other}")
+        shape = tuple(getattr(weights[name], "shape", ()))
+        if shape != tuple(tensor.shape):
+            raise BadArgumentError(
+                f"--ckpt_path {ckpt_path} holds another network: {name} is {'x'.join(map(str, shape)) or 'a scalar'} "
+                f"there, {'x'.join(map(str, tensor.shape)) or 'a scalar'} in this config's network{other}"
+            )
+    extra = [name for name in weights if name not in model.state_dict()]
+    if extra:
+        raise BadArgumentError(f"--ckpt_path {ckpt_path} holds another network: it has {extra[0]}, this config's has not{other}")
+
+
+def check_config_files(args: Sequence[str]) -> None:
+    """Refuse a ``--config`` file that is not UTF-8 text (:class:`CorruptDataError`), naming where it goes wrong."""
+    for index, arg in enumerate(args):
+        if arg.startswith("--config="):
+            name = arg.split("=", 1)[1]
+        elif arg == "--config" and index + 1 < len(args):
+            name = args[index + 1]
+        else:
+            continue
+        path = Path(name)
+        if not path.is_file():
+            continue  # jsonargparse says so, or it is YAML text itself
+        try:
+            path.read_bytes().decode("utf-8")
+        except UnicodeDecodeError as error:
+            raise CorruptDataError(
+                f"--config {name} is not UTF-8 text (byte 0x{error.object[error.start]:02x} at position {error.start}): "
+                "save it as UTF-8"
+            ) from None
+        except OSError as error:
+            raise CorruptDataError(f"--config {name} can't be read: {error.strerror or error}") from None
+
+
+def user_error_behind(error: BaseException) -> BaseException | None:
+    """The user error that ``error`` is, or was raised from (jsonargparse wraps a constructor's error in its own)."""
+    while error is not None:
+        if isinstance(error, USER_ERRORS):
+            return error
+        error = error.__cause__
+    return None
+
+
+def _interrupted_message(signum: int, args: Sequence[str]) -> str:
+    name = signal.Signals(signum).name
+    if "fit" in args:
+        return (f"islp-lab: interrupted by {name}: the run stopped before finishing; its completed epochs and last "
+                "checkpoint are in its log folder: to continue, run the same command with --ckpt_path last")
+    return f"islp-lab: interrupted by {name} before finishing; run the same command again"
+
+
+class _NoSeedNotice(logging.Filter):
+    """Drops Lightning's "Seed set to 0" line: the seed is in the run's config.yaml, and an error stays one line."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "Seed set to" not in record.getMessage()
+
+
+_NO_SEED_NOTICE = _NoSeedNotice()
 
 
 def main(args: Sequence[str] | None = None) -> None:
+    """``islp-lab``: a user's mistake ends with one line and exit status 2 (a bad argument), 3 (data not
+    available) or 1 (a bad file); SIGTERM or Ctrl-C stops at a safe point with 143 or 130."""
     quiet_lightning()
+    logging.getLogger("lightning_fabric.utilities.seed").addFilter(_NO_SEED_NOTICE)  # adding it twice is a no-op
+    given = list(sys.argv[1:] if args is None else args)
     try:
-        LabCLI(
-            SimpleModule,
-            InMemoryDataModule,
-            subclass_mode_data=True,
-            seed_everything_default=0,
-            save_config_kwargs={"overwrite": True},
-            args=args,
-        )
-    except USER_ERRORS as error:
-        print(f"islp-lab: error: {error}", file=sys.stderr)
-        sys.exit(exit_status(error))
+        with signals_stop_runs():
+            try:
+                check_config_files(given)
+                LabCLI(
+                    SimpleModule,
+                    InMemoryDataModule,
+                    subclass_mode_data=True,
+                    seed_everything_default=0,
+                    save_config_kwargs={"overwrite": True},
+                    args=args,
+                )
+            except BaseException as error:
+                signum = interrupting_signal(error)
+                if signum is not None:  # SIGTERM or Ctrl-C (a SIGTERMException would exit 0)
+                    if rank_zero_only.rank == 0:
+                        print(_interrupted_message(signum, given), file=sys.stderr, flush=True)
+                    sys.exit(INTERRUPTED_EXIT[signum])
+                user_error = user_error_behind(error) if isinstance(error, Exception) else None
+                if user_error is None:  # a bug, or --help and jsonargparse's own errors (SystemExit)
+                    raise
+                print(f"islp-lab: error: {user_error}", file=sys.stderr)
+                sys.exit(exit_status(user_error))
     finally:
         end_distributed()
 

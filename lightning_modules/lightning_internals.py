@@ -4,8 +4,10 @@ Resuming a run into the same ``metrics.csv`` needs two things Lightning does
 not offer publicly: whether a CSV logger has opened its writer yet, and the
 writer's list of columns (which it otherwise rebuilds, deleting the file).
 Per-epoch seeding under the CLI needs the seed ``seed_everything`` set, which
-Lightning keeps only in an environment variable. Everything else uses public
-APIs. ``tests/test_lightning_internals.py`` fails loudly when an upgrade of
+Lightning keeps only in an environment variable. Reading a data module's
+state (``LightningDataModule.state_dict``, public) back out of a checkpoint
+file without a Trainer needs the key Lightning files it under, which is not
+documented. Everything else uses public APIs. ``tests/test_lightning_internals.py`` fails loudly when an upgrade of
 Lightning changes any of these.
 """
 
@@ -33,3 +35,11 @@ def set_csv_columns(writer: Any, columns: list[str]) -> None:
 def global_seed(default: int = 0) -> int:
     """The seed the last ``seed_everything`` call set (``default`` when none did)."""
     return int(os.environ.get(GLOBAL_SEED_VARIABLE, default))
+
+
+def datamodule_state(checkpoint: dict[str, Any], datamodule: type | object) -> dict[str, Any] | None:
+    """The state ``datamodule``'s ``state_dict()`` gave the Trainer when it saved ``checkpoint`` (a loaded
+    checkpoint dict), or ``None`` when it holds none. Lightning files it under the class's ``__qualname__``."""
+    cls = datamodule if isinstance(datamodule, type) else type(datamodule)
+    state = checkpoint.get(cls.__qualname__)
+    return state if isinstance(state, dict) else None

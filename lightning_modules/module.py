@@ -22,6 +22,8 @@ from pytorch_lightning import LightningModule
 from torch import Tensor, nn
 from torchmetrics import Accuracy, MeanAbsoluteError, MeanSquaredError, Metric, MetricCollection, R2Score
 
+from datamodules.base import BadArgumentError
+
 Task = Literal["regression", "classification", "binary"]
 
 
@@ -37,8 +39,8 @@ def build_metric(name: str, task: Task, num_classes: int | None = None) -> Metri
         regression_metrics = {"mae": MeanAbsoluteError, "mse": MeanSquaredError, "r2": R2Score}
         if name in regression_metrics:
             return regression_metrics[name]()
-    raise ValueError(f"unknown metric {name!r} for a {task} task; choose from "
-                     f"{['mae', 'mse', 'r2'] if task == 'regression' else ['accuracy']}")
+    raise BadArgumentError(f"unknown metric {name!r} for a {task} task; choose from "
+                           f"{['mae', 'mse', 'r2'] if task == 'regression' else ['accuracy']}")
 
 
 class MeanLoss(Metric):
@@ -129,13 +131,15 @@ class SimpleModule(LightningModule):
         super().__init__()
         task = task or _LOSS_TASKS.get(type(loss), "regression")
         if task not in TASK_LOSSES:
-            raise ValueError(f"unknown task {task!r}: choose regression, classification or binary")
+            raise BadArgumentError(f"unknown task {task!r}: choose regression, classification or binary")
         if task == "classification" and not num_classes:
-            raise ValueError("a classification task needs num_classes")
+            raise BadArgumentError(f"a classification task needs num_classes, got {num_classes!r}")
         optimizer = optimizer or "RMSprop"
         if isinstance(optimizer, str):
             if not isinstance(getattr(torch.optim, optimizer, None), type):
-                raise ValueError(f"unknown optimizer {optimizer!r}: use the name of a torch.optim class, e.g. RMSprop")
+                raise BadArgumentError(f"unknown optimizer {optimizer!r}: use the name of a torch.optim class, e.g. RMSprop")
+            if not lr > 0:
+                raise BadArgumentError(f"the learning rate must be above 0, got lr={lr}")
             optimizer_name = optimizer
         else:
             _check_optimizer_owns(optimizer, model)
@@ -280,7 +284,7 @@ def _metrics_as_given(metrics: list[str] | dict[str, Metric] | None, task: Task,
         given = {name: metric if isinstance(metric, Metric) else build_metric(metric, task, num_classes)
                  for name, metric in metrics.items()}
     elif isinstance(metrics, str):
-        raise ValueError(f"metrics must be a list of names or a dict of metrics, got the string {metrics!r}")
+        raise BadArgumentError(f"metrics must be a list of names or a dict of metrics, got the string {metrics!r}")
     else:
         given = {name: build_metric(name, task, num_classes) for name in metrics or []}
     if task != "regression" and "accuracy" not in given:  # as the book's constructors do
@@ -291,10 +295,10 @@ def _metrics_as_given(metrics: list[str] | dict[str, Metric] | None, task: Task,
 def _check_optimizer_owns(optimizer: torch.optim.Optimizer, model: nn.Module) -> None:
     """An optimizer given as an object must have been built on this model's parameters."""
     if not isinstance(optimizer, torch.optim.Optimizer):
-        raise ValueError(f"optimizer must be a torch.optim optimizer or its name, got {type(optimizer).__name__}")
+        raise BadArgumentError(f"optimizer must be a torch.optim optimizer or its name, got {type(optimizer).__name__}")
     own = {id(parameter) for parameter in model.parameters()}
     if any(id(parameter) not in own for group in optimizer.param_groups for parameter in group["params"]):
-        raise ValueError(
+        raise BadArgumentError(
             "the optimizer was built on parameters that are not the model's: build it from this model, "
             "e.g. RMSprop(model.parameters(), lr=0.001)"
         )

@@ -11,9 +11,10 @@ from typing import Any
 import torch
 from pytorch_lightning import Callback, LightningModule, Trainer
 from pytorch_lightning.loggers import CSVLogger
+from pytorch_lightning.plugins.io import CheckpointIO
 from pytorch_lightning.utilities import rank_zero_only
 
-from lightning_modules.callbacks import EpochProgress
+from lightning_modules.callbacks import EpochProgress, complete_lines
 from lightning_modules.labs import Component
 from lightning_modules.lightning_internals import csv_writer_opened, global_seed, set_csv_columns
 
@@ -99,6 +100,24 @@ DEFAULT_CALLBACKS: tuple[Component, ...] = (
 )
 
 
+#: the plugins of every Trainer here (make_trainer builds them; islp-lab's trainer defaults list them): a
+#: checkpoint writer that keeps the previous ``last.ckpt`` whole through a kill at any instant or a full disk
+DEFAULT_PLUGINS: tuple[Component, ...] = (Component("lightning_modules.checkpoints.AtomicCheckpointIO"),)
+
+
+def default_plugins() -> list[Any]:
+    """:data:`DEFAULT_PLUGINS`, built."""
+    return [component.build() for component in DEFAULT_PLUGINS]
+
+
+def _with_default_plugins(plugins: Any) -> list[Any]:
+    """``plugins`` (one, a list, or None) with :data:`DEFAULT_PLUGINS`, unless they bring a checkpoint writer of their own."""
+    given = [] if plugins is None else list(plugins) if isinstance(plugins, (list, tuple)) else [plugins]
+    if any(isinstance(plugin, CheckpointIO) for plugin in given):
+        return given
+    return default_plugins() + given
+
+
 def default_callbacks(seed: int | None = None, label: str = "") -> list[Callback]:
     """:data:`DEFAULT_CALLBACKS`, seeded with ``seed`` and with ``label`` on the progress lines."""
     arguments = {SeedEachEpoch: {"seed": seed}, EpochProgress: {"label": label}}
@@ -109,11 +128,27 @@ def default_callbacks(seed: int | None = None, label: str = "") -> list[Callback
     return callbacks
 
 
-def latest_version(save_dir: str | Path, name: str) -> int | None:
-    """The highest ``version_N`` under ``save_dir/name``, or None if there is none."""
+def has_checkpoint(version_dir: str | Path) -> bool:
+    """Did the run logged in ``version_dir`` save a checkpoint (``checkpoints/*.ckpt``)?
+
+    A version folder without one is not a run to resume: an empty folder left
+    by a start that failed, or the logs of ``islp-lab test``/``predict``.
+    """
+    folder = Path(version_dir) / "checkpoints"
+    return folder.is_dir() and any(path.is_file() for path in folder.glob("*.ckpt"))
+
+
+def versions(save_dir: str | Path, name: str) -> list[int]:
+    """The numbers of the ``version_N`` folders under ``save_dir/name``, in order."""
     folder = Path(save_dir) / name
-    versions = [int(p.name.split("_", 1)[1]) for p in folder.glob("version_*") if p.name.split("_", 1)[1].isdigit()]
-    return max(versions) if versions else None
+    found = (p.name.split("_", 1)[1] for p in folder.glob("version_*") if p.is_dir())
+    return sorted(int(number) for number in found if number.isdigit())
+
+
+def latest_version(save_dir: str | Path, name: str) -> int | None:
+    """The highest ``version_N`` under ``save_dir/name`` that has a checkpoint (a run to resume), or None."""
+    runs = [number for number in versions(save_dir, name) if has_checkpoint(Path(save_dir) / name / f"version_{number}")]
+    return runs[-1] if runs else None
 
 
 class ResumableCSVLogger(CSVLogger):
@@ -122,19 +157,42 @@ class ResumableCSVLogger(CSVLogger):
     It writes each logged row at once (``flush_logs_every_n_steps=1``), so a
     killed run loses no completed epoch, and reopening an existing version
     keeps its ``metrics.csv`` (Lightning's writer would delete it) so a resumed
-    run appends to the same file.
+    run appends to the same file (less a last line a kill or a full disk cut short).
+    A new version is claimed by creating its folder (``mkdir``, which fails for
+    all but one), so two runs started at once into one folder never share one.
     """
 
     def __init__(self, save_dir: str, name: str = "lightning_logs", version: int | str | None = None,
                  flush_logs_every_n_steps: int = 1, **kwargs: Any) -> None:
+        self._chosen_version = version
         super().__init__(save_dir, name=name, version=version, flush_logs_every_n_steps=flush_logs_every_n_steps, **kwargs)
+
+    @property
+    def version(self) -> int | str:
+        """This run's version; a new one is claimed by creating its folder, so runs started at once never share one."""
+        if self._chosen_version is None:
+            # other processes of a DDP run only compute it (rank zero's is the one that logs)
+            self._chosen_version = self._claim_new_version() if rank_zero_only.rank == 0 else super().version
+        return self._chosen_version
+
+    def _claim_new_version(self) -> int:
+        root = Path(self.root_dir)
+        root.mkdir(parents=True, exist_ok=True)
+        existing = versions(self.save_dir, self.name)
+        number = existing[-1] + 1 if existing else 0
+        while True:
+            try:
+                (root / f"version_{number}").mkdir()
+                return number
+            except FileExistsError:  # another run took it meanwhile
+                number += 1
 
     @property
     def experiment(self) -> Any:
         if csv_writer_opened(self) or rank_zero_only.rank != 0:
             return super().experiment
         csv = Path(self.log_dir) / "metrics.csv"
-        previous = csv.read_text() if csv.is_file() else ""
+        previous = complete_lines(csv.read_text()) if csv.is_file() else ""
         writer = super().experiment  # opening the version folder removes metrics.csv
         if previous.strip():
             csv.write_text(previous)
@@ -143,9 +201,22 @@ class ResumableCSVLogger(CSVLogger):
 
 
 def csv_logger(save_dir: str | Path, name: str, resume: bool = False) -> ResumableCSVLogger:
-    """The lab's CSV logger; with ``resume`` it reopens the latest version (and its ``last.ckpt``)."""
+    """The lab's CSV logger; with ``resume`` it reopens the latest version that has a checkpoint (a run to continue).
+
+    With ``resume`` and no such version, it says so (one line on stderr) and starts a new version: the
+    run then trains from its first epoch, as without ``resume``.
+    """
     version = latest_version(save_dir, name) if resume else None
+    if resume and version is None:
+        nothing_to_resume(Path(save_dir) / name, "--resume")
     return ResumableCSVLogger(save_dir=str(save_dir), name=name, version=version)
+
+
+@rank_zero_only
+def nothing_to_resume(folder: Path, option: str) -> None:
+    """Say that ``option`` found no run with a checkpoint under ``folder`` and that a new run starts."""
+    print(f"{option}: nothing to resume in {folder} (no version_N there has a checkpoint): starting a new run",
+          file=sys.stderr, flush=True)
 
 
 def end_distributed() -> None:
@@ -176,8 +247,11 @@ def make_trainer(
 
     ``accelerator`` is one of auto/cpu/cuda/gpu/mps and is checked first. The
     progress bar shows on interactive terminals unless ``enable_progress_bar``
-    says otherwise. ``resume`` logs into the latest version (fit it with
-    ``ckpt_path="last"`` to continue from its last completed epoch). Further
+    says otherwise. ``resume`` logs into the latest version that has a checkpoint (fit it
+    with ``ckpt_path="last"`` to continue from its last completed epoch; with none, a new
+    version starts, saying so). Checkpoints are written
+    by :class:`~lightning_modules.checkpoints.AtomicCheckpointIO` (whole through a kill or
+    a full disk). Further
     keyword arguments go to ``Trainer`` (``strategy``, ``num_nodes``,
     ``limit_train_batches``...).
     """
@@ -193,6 +267,7 @@ def make_trainer(
         deterministic=deterministic,
         logger=csv_logger(Path(log_dir) / lab, model_name, resume),
         callbacks=callbacks,
+        plugins=_with_default_plugins(trainer_kwargs.pop("plugins", None)),
         enable_progress_bar=enable_progress_bar,
         enable_model_summary=False,  # the labs print torchinfo summaries instead
         num_sanity_val_steps=0,

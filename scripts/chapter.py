@@ -6,6 +6,19 @@
 
 A lab whose data is not on this machine (and can't be downloaded) is reported
 as skipped, with the reason and how to provide the data; the others still run.
+
+Each lab's figures in the report are the ``results.json`` that lab wrote in
+this run: a lab that fails, or is stopped, is reported as such and never with
+an older run's figures. Ctrl-C (or SIGTERM) stops the running lab at a safe
+point (``--resume`` continues it), writes the report of what finished (the
+rest marked not run) and exits 130 (143); if no lab had finished, the
+previous report is kept. A second Ctrl-C kills the running lab at once.
+
+Exit status: 0 when every selected lab finished, or was skipped because its
+data is not on this machine (normal offline; the report says which); 1 when a
+lab failed or was stopped on its own (killed, a timeout); 2 for a bad
+argument (an empty or unknown ``--labs``: the existing report is kept);
+130 or 143 when the chapter run itself was interrupted.
 """
 
 from __future__ import annotations
@@ -13,15 +26,26 @@ from __future__ import annotations
 import argparse
 import collections
 import json
+import signal
 import subprocess
 import sys
 import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from lightning_modules.errors import DATA_UNAVAILABLE_EXIT
+import report
+from report import LabReport
+from runner import LabArgumentParser, check_log_dir, seed_list
+
+from lightning_modules.errors import (
+    DATA_UNAVAILABLE_EXIT,
+    INTERRUPTED_EXIT,
+    USER_ERROR_EXIT,
+)
 from lightning_modules.labs import LABS as BOOK_LABS
+from lightning_modules.trainer import ACCELERATORS
 
 SCRIPTS = Path(__file__).resolve().parent
 
@@ -34,6 +58,7 @@ class ChapterLab:
     uses_data_dir: bool = False  # takes --data-dir
     quick: list[str] = field(default_factory=list)  # flags for --quick
     stand_in: list[str] = field(default_factory=lambda: ["--synthetic"])  # --quick's flags when the data is missing
+    trains: bool = True  # trains networks (and so takes --resume)
 
 
 #: what --quick runs of each lab: few epochs, slices of the data
@@ -45,13 +70,16 @@ QUICK: dict[str, list[str]] = {
     "imdb_lstm": ["--max-epochs", "1", "--limit", "1000"],
     "nyse": ["--max-epochs", "5", "--ar-epochs", "3"],
 }
+#: seeds per lab unless --seeds says: a spread for the labs whose networks train in seconds, one run for the rest
+SEEDS: dict[str, int] = {"hitters": 5, "nyse": 5}
+QUICK_SEEDS: dict[str, int] = {"hitters": 2, "nyse": 2}
 #: --quick's stand-in where a lab's data is missing (default: --synthetic)
 STAND_IN: dict[str, list[str]] = {"pretrained": ["--weights", "none"]}
 
 #: the chapter's labs in the book's order (titles and scripts from lightning_modules/labs.py)
 LABS = [
     ChapterLab(name, lab.script, lab.title, uses_data_dir=lab.downloads, quick=QUICK.get(name, []),
-               stand_in=STAND_IN.get(name, ["--synthetic"]))
+               stand_in=STAND_IN.get(name, ["--synthetic"]), trains=bool(lab.networks))
     for name, lab in BOOK_LABS.items()
 ]
 
@@ -59,131 +87,260 @@ LABS = [
 @dataclass
 class Outcome:
     lab: ChapterLab
-    status: str  # done, synthetic, skipped, failed
+    status: str  # done, synthetic, skipped, failed, interrupted, not run
     seconds: float
     message: str = ""
+    results: dict[str, Any] | None = None  # the results.json this lab wrote in this run (done and synthetic only)
+    curves: list[Path] = field(default_factory=list)  # the figures it wrote in this run
 
 
-def run_lab(lab: ChapterLab, args: argparse.Namespace, extra: list[str]) -> tuple[int, str]:
-    """Run one lab script, its output shown as it comes; the exit status and its last ``error:`` line."""
+#: statuses of a lab that did not finish, or was not run
+UNFINISHED = ("skipped", "failed", "interrupted", "not run")
+
+
+class ChapterInterrupted(BaseException):
+    """Ctrl-C or SIGTERM reached the chapter run."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+class _Signals:
+    """The chapter run's handling of SIGINT and SIGTERM: the first stops the running lab (it gets the same signal,
+    finishes its batch and says how to --resume) and then the chapter; another one kills the lab at once."""
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+        self.lab: subprocess.Popen | None = None
+        self.stopping = False  # the labs are over: a signal is recorded, not raised
+
+    def handler(self, signum: int, frame: Any) -> None:
+        if self.signum is None:
+            self.signum = signum
+            if not self.stopping:
+                raise ChapterInterrupted(signum)
+        if self.lab is not None and self.lab.poll() is None:
+            print(f"--- {signal.Signals(signum).name} again: killing the running lab", file=sys.stderr, flush=True)
+            self.lab.kill()
+
+
+SIGNALS = _Signals()
+
+
+def _file_state(path: Path) -> tuple[int, int, int] | None:
+    """What identifies one version of a file (inode, size, modification time), or None when there is none."""
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return stat.st_ino, stat.st_size, stat.st_mtime_ns
+
+
+def lab_command(lab: ChapterLab, args: argparse.Namespace, extra: list[str]) -> list[str]:
+    """The command line that runs ``lab`` as the chapter run does."""
     command = [sys.executable, str(SCRIPTS / lab.script), "--log-dir", args.log_dir, "--accelerator", args.accelerator]
     if lab.uses_data_dir:
         command += ["--data-dir", args.data_dir]
-    command += (lab.quick if args.quick else []) + extra
-    process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
+    seeds = lab_seeds(lab, args)
+    if seeds is not None:
+        command += ["--seeds", seeds]
+    return command + (lab.quick if args.quick else []) + extra
+
+
+def lab_seeds(lab: ChapterLab, args: argparse.Namespace) -> str | None:
+    """The lab's ``--seeds``: the chapter's own, else its default spread (:data:`SEEDS`), else None (one run)."""
+    if not lab.trains:
+        return None
+    if args.seeds is not None:
+        return ",".join(map(str, args.seeds)) if isinstance(args.seeds, list) else str(args.seeds)
+    count = (QUICK_SEEDS if args.quick else SEEDS).get(lab.name, 1)
+    return str(count) if count > 1 else None
+
+
+def continue_alone(lab: ChapterLab, args: argparse.Namespace) -> str:
+    """How to finish an interrupted lab by itself."""
+    script = lab.script if Path(lab.script).is_absolute() else f"{SCRIPTS.name}/{lab.script}"
+    command = ["python", script, *lab_command(lab, args, [])[2:]]
+    return "continue it alone: " + " ".join(command + (["--resume"] if lab.trains else []))
+
+
+def run_lab(lab: ChapterLab, args: argparse.Namespace, extra: list[str]) -> tuple[int, str]:
+    """Run one lab script, its output shown as it comes; the exit status and its last ``error:`` line.
+
+    If the chapter run is interrupted meanwhile, the lab gets the same signal,
+    and :class:`ChapterInterrupted` is raised once it has stopped.
+    """
+    command = lab_command(lab, args, extra)
     last_lines: collections.deque[str] = collections.deque(maxlen=50)
 
-    def forward() -> None:  # show stderr live and keep its tail
+    def forward(process: subprocess.Popen) -> None:  # show stderr live and keep its tail
         for line in process.stderr:
             sys.stderr.write(line)
             last_lines.append(line.rstrip())
 
-    reader = threading.Thread(target=forward, daemon=True)
-    reader.start()
-    status = process.wait()
+    process = SIGNALS.lab = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
+    reader = threading.Thread(target=forward, args=(process,), daemon=True)
+    interrupted: ChapterInterrupted | None = None
+    try:
+        reader.start()
+        status = process.wait()
+    except ChapterInterrupted as stop:
+        interrupted = stop
+        if reader.ident is None:
+            reader.start()
+        if process.poll() is None:
+            process.send_signal(stop.signum)  # it stops at a safe point (a terminal's Ctrl-C may have reached it too)
+        status = process.wait()
+    finally:
+        SIGNALS.lab = None
     reader.join()
     lines = list(last_lines)
     starts = [i for i, line in enumerate(lines) if line.startswith("error: ")]
     if starts:  # the message, which may go on over several lines
-        return status, "\n".join(lines[starts[-1] :])[len("error: ") :]
-    return status, lines[-1] if lines else ""
+        message = "\n".join(lines[starts[-1] :])[len("error: ") :]
+    else:
+        message = next((line for line in reversed(lines) if line.startswith("interrupted")), lines[-1] if lines else "")
+    if interrupted is not None:
+        interrupted.message = message
+        raise interrupted
+    return status, message
 
 
 def run_chapter(labs: list[ChapterLab], args: argparse.Namespace) -> list[Outcome]:
-    outcomes = []
+    """Run the labs in turn. Interrupted (``SIGNALS.signum`` says by what), it stops there: the
+    running lab is reported interrupted, the rest not run."""
+    outcomes: list[Outcome] = []
+    SIGNALS.stopping = False
     chapter_start = time.perf_counter()
     for number, lab in enumerate(labs, 1):
-        print(f"\n=== [{number}/{len(labs)}] {lab.title} (chapter elapsed {time.perf_counter() - chapter_start:.0f} s)", flush=True)
         start = time.perf_counter()
-        status, message = run_lab(lab, args, [])
-        outcome = "done"
-        if status == DATA_UNAVAILABLE_EXIT and args.quick:
-            print(f"--- {lab.name}: data not available; --quick runs it on stand-in data ({' '.join(lab.stand_in)})", flush=True)
-            status, _ = run_lab(lab, args, lab.stand_in)
-            outcome = "synthetic"
-        if status == DATA_UNAVAILABLE_EXIT:
-            outcome = "skipped"
-        elif status != 0:
-            outcome = "failed"
-        outcomes.append(Outcome(lab, outcome, time.perf_counter() - start, message if outcome in ("skipped", "failed") else ""))
-        print(f"--- {lab.name}: {outcome} in {outcomes[-1].seconds:.0f} s", flush=True)
+        try:
+            print(f"\n=== [{number}/{len(labs)}] {lab.title} (chapter elapsed {start - chapter_start:.0f} s)", flush=True)
+            outcomes.append(_run_and_judge(lab, args, start))
+        except ChapterInterrupted as stop:
+            message = "\n".join(filter(None, [getattr(stop, "message", ""), continue_alone(lab, args)]))
+            outcomes.append(Outcome(lab, "interrupted", time.perf_counter() - start, message))
+            print(f"--- {lab.name}: interrupted after {outcomes[-1].seconds:.0f} s", flush=True)
+            outcomes += [Outcome(later, "not run", 0.0, "the chapter run was interrupted first") for later in labs[number:]]
+            break
+        print(f"--- {lab.name}: {outcomes[-1].status} in {outcomes[-1].seconds:.0f} s", flush=True)
+    SIGNALS.stopping = True  # from here a signal is only recorded: the report of what ran is written first
     return outcomes
 
 
-def _cell(value: object) -> str:
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    return "" if value is None else str(value)
+def _run_and_judge(lab: ChapterLab, args: argparse.Namespace, start: float) -> Outcome:
+    """Run one lab (on stand-in data too, with --quick, if its data is missing) and judge how it ended."""
+    results_file = Path(args.log_dir) / lab.name / "results.json"
+    before, started_at = _file_state(results_file), time.time()
+    status, message = run_lab(lab, args, [])
+    outcome = "done"
+    if status == DATA_UNAVAILABLE_EXIT and args.quick:
+        print(f"--- {lab.name}: data not available; --quick runs it on stand-in data ({' '.join(lab.stand_in)})", flush=True)
+        status, message = run_lab(lab, args, lab.stand_in)
+        outcome = "synthetic"
+    results = None
+    if status == DATA_UNAVAILABLE_EXIT:
+        outcome = "skipped"
+    elif status < 0:
+        outcome, message = "interrupted", f"killed by {_signal_name(-status)}\n{continue_alone(lab, args)}"
+    elif status in INTERRUPTED_EXIT.values():
+        outcome, message = "interrupted", f"{message}\n{continue_alone(lab, args)}"
+    elif status != 0:
+        outcome = "failed"
+    elif _file_state(results_file) in (None, before):  # it says it finished, but wrote no results.json in this run
+        outcome, message = "failed", f"exited 0 but wrote no {results_file}"
+    else:
+        try:
+            results = json.loads(results_file.read_text())
+        except (OSError, ValueError) as error:
+            outcome, message = "failed", f"{results_file} can't be read: {error}"
+    curves = [] if results is None else sorted(
+        path for path in results_file.parent.glob("*.png") if path.stat().st_mtime >= started_at - 2  # of this run
+    )
+    return Outcome(lab, outcome, time.perf_counter() - start, message if outcome in UNFINISHED else "", results, curves)
+
+
+def _signal_name(signum: int) -> str:
+    try:
+        return signal.Signals(signum).name
+    except ValueError:
+        return f"signal {signum}"
 
 
 def write_report(outcomes: list[Outcome], log_dir: Path, quick: bool) -> Path:
-    """``report.md``: every model's test figure beside the book's, fit times, accelerators, curves."""
-    lines = ["# ISLP chapter 10 with Lightning: results", ""]
-    if quick:
-        lines += ["**Quick mode**: few epochs on slices of the data; figures are not comparable with the book's.", ""]
-    lines += [
-        "| lab | model | figure | ours | book | difference | fit s | accelerator | data |",
-        "|---|---|---|---|---|---|---|---|---|",
-    ]
-    curves, skipped = [], []
-    for outcome in outcomes:
-        results_file = log_dir / outcome.lab.name / "results.json"
-        if outcome.status in ("skipped", "failed") or not results_file.is_file():
-            skipped.append(outcome)
-            lines.append(f"| {outcome.lab.name} | — | {outcome.status} | | | | | | |")
-            continue
-        results = json.loads(results_file.read_text())
-        synthetic = results.get("synthetic") or outcome.status == "synthetic"
-        data = "SYNTHETIC (figures mean nothing)" if synthetic else "real"
-        for image, top in results.get("images", {}).items():
-            lines.append(f"| {outcome.lab.name} | {image} | top label | {top[0]['label']} ({top[0]['probability']:.2f}) | | | | | {data} |")
-        for model, figures in results.get("models", {}).items():
-            book_keys = [k for k in figures if k.startswith("book_")]
-            figure = book_keys[0][len("book_") :] if book_keys else next((k for k in figures if k.startswith("test_") and k != "test_loss"), None)
-            if figure is None:
-                continue
-            ours, book = figures.get(figure), figures.get(f"book_{figure}")
-            difference = ours - book if isinstance(ours, (int, float)) and isinstance(book, (int, float)) else None
-            lines.append(
-                f"| {outcome.lab.name} | {model} | {figure} | {_cell(ours)} | {_cell(book)} | {_cell(difference)} "
-                f"| {_cell(figures.get('fit_seconds'))} | {figures.get('accelerator', '—' if 'fit_seconds' not in figures else '')} | {data} |"
-            )
-        curves += sorted((log_dir / outcome.lab.name).glob("*.png"))
-    if skipped:
-        lines += ["", "## Skipped or failed", ""]
-        for outcome in skipped:
-            message = (outcome.message or "see the output above").replace("\n", "\n  ")  # continued in the list item
-            lines.append(f"- **{outcome.lab.name}** ({outcome.status}): {message}")
-    if curves:
-        lines += ["", "## Learning curves", ""]
-        lines += [f"- [{path.relative_to(log_dir)}]({path.relative_to(log_dir)})" for path in curves]
-    lines += ["", "Lab run times: " + ", ".join(f"{o.lab.name} {o.seconds:.0f} s" for o in outcomes), ""]
-    report = log_dir / "report.md"
-    report.parent.mkdir(parents=True, exist_ok=True)
-    temporary = report.with_suffix(".md.tmp")
-    temporary.write_text("\n".join(lines))
-    temporary.replace(report)
-    return report
+    """``report.md`` from what each lab wrote in this run (:mod:`report`): a lab that did not
+    finish is listed with its status and message, never with older figures."""
+    return report.write_report(
+        [LabReport(o.lab.name, o.status, o.seconds, o.message, o.results, o.curves) for o in outcomes], log_dir, quick
+    )
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def chapter_status(outcomes: list[Outcome], signum: int | None) -> int:
+    """0 when every lab finished or was skipped for its data; 1 when one failed or was stopped; 128 + the
+    signal when the chapter run itself was interrupted."""
+    if signum is not None:
+        return INTERRUPTED_EXIT.get(signum, 128 + int(signum))
+    return USER_ERROR_EXIT if any(o.status in ("failed", "interrupted") for o in outcomes) else 0
+
+
+def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, list[ChapterLab]]:
+    """The options and the labs they select; a bad one ends with one line and status 2 (before anything runs)."""
+    by_name = {lab.name: lab for lab in LABS}
+    parser = LabArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="few epochs and small slices; synthetic data where the real is missing")
-    parser.add_argument("--labs", default=",".join(lab.name for lab in LABS), help="comma-separated labs to run")
+    parser.add_argument("--labs", default=",".join(by_name), help="comma-separated labs to run (default: all)")
     parser.add_argument("--log-dir", default="logs", help="where the labs log and the report is written (default: logs)")
     parser.add_argument("--data-dir", default="data", help="where downloaded data sets live (default: data)")
-    parser.add_argument("--accelerator", default="auto", help="auto, cpu, cuda or mps")
+    parser.add_argument("--accelerator", default="auto", choices=ACCELERATORS, help="where the labs train (default: auto)")
+    parser.add_argument(
+        "--seeds", type=seed_list, default=None, metavar="K or S1,S2,...",
+        help=f"train every lab's networks once per seed (a count, or a list); default: "
+        f"{', '.join(f'{k} for {name}' for name, k in SEEDS.items())} (their networks take seconds; "
+        f"with --quick: {', '.join(f'{k} for {name}' for name, k in QUICK_SEEDS.items())}), one run for the other labs",
+    )
     args = parser.parse_args(argv)
-    by_name = {lab.name: lab for lab in LABS}
     wanted = [name.strip() for name in args.labs.split(",") if name.strip()]
+    if not wanted:
+        parser.error(f"--labs {args.labs!r} selects no lab; choose from {', '.join(by_name)}")
     unknown = [name for name in wanted if name not in by_name]
     if unknown:
         parser.error(f"unknown lab(s): {', '.join(unknown)}; choose from {', '.join(by_name)}")
-    outcomes = run_chapter([by_name[name] for name in wanted], args)
-    report = write_report(outcomes, Path(args.log_dir), args.quick)
-    print(f"\nreport: {report}")
-    print(report.read_text())
-    return 1 if any(outcome.status == "failed" for outcome in outcomes) else 0
+    duplicates = sorted({name for name in wanted if wanted.count(name) > 1})
+    if duplicates:
+        parser.error(f"--labs names {', '.join(duplicates)} more than once")
+    try:
+        check_log_dir(args.log_dir)
+    except ValueError as error:
+        parser.error(str(error))
+    return args, [by_name[name] for name in wanted]
+
+
+def main(argv: list[str] | None = None) -> int:
+    args, labs = parse_args(argv)
+    SIGNALS.__init__()
+    handled = (signal.SIGINT, signal.SIGTERM)
+    previous = {signum: signal.getsignal(signum) for signum in handled}
+    for signum in handled:
+        signal.signal(signum, SIGNALS.handler)
+    try:
+        outcomes = run_chapter(labs, args)
+        log_dir = Path(args.log_dir)
+        if any(outcome.status not in ("interrupted", "not run") for outcome in outcomes):
+            report = write_report(outcomes, log_dir, args.quick)
+            print(f"\nreport: {report}")
+            print(report.read_text())
+        else:  # nothing finished: an earlier report is worth more than a list of labs that did not run
+            kept = " (the previous report.md is kept)" if (log_dir / "report.md").is_file() else ""
+            print(f"\nno lab finished; report not written{kept}")
+            for outcome in outcomes:
+                print(f"- {outcome.lab.name}: {outcome.status}" + (f": {outcome.message}" if outcome.message else ""))
+        if SIGNALS.signum is not None:
+            print(f"chapter run interrupted by {signal.Signals(SIGNALS.signum).name}", file=sys.stderr)
+        return chapter_status(outcomes, SIGNALS.signum)
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler if handler is not None else signal.SIG_DFL)
 
 
 if __name__ == "__main__":

@@ -16,15 +16,17 @@ from datamodules.images import to_float
 from lightning_modules.curves import save_figure
 from lightning_modules.labs import NETWORKS, book_figures
 from runner import (
-    fit_and_test,
+    figure_errors,
+    fit_seeds,
+    is_global_zero,
     lab_parser,
     prepare,
-    print_summary,
+    publish,
     results_table,
     run,
-    save_curves,
+    run_folders,
+    save_model_curves,
     synthetic_notice,
-    trainer_for,
     write_results,
 )
 
@@ -63,30 +65,35 @@ def main(argv: Sequence[str] | None = None) -> dict:
     )
 
     # Four blocks of convolution, ReLU and max-pooling, then dropout and two dense layers; RMSprop at lr 0.001.
-    network = CNN.build_network()
-    print_summary(network, input_size=(datamodule.batch_size, 3, 32, 32))
-    module = CNN.build_module(network)
-    trainer = trainer_for(args, CNN)
-    models = {"cnn": fit_and_test(module, datamodule, trainer)}
+    def data(seed: int):  # the data module of seed (the one above for --seed; it loads once)
+        return datamodule if seed == args.seed else CNN.build_datamodule(
+            data_dir=args.data_dir, augment=args.augment, synthetic=args.synthetic, limit=args.limit, seed=seed
+        )
 
-    if trainer.is_global_zero:
+    models = {"cnn": fit_seeds(args, CNN, lambda seed: (CNN.build_module(), data(seed)),
+                               summary_input=(datamodule.batch_size, 3, 32, 32))}
+
+    if is_global_zero():
+        # results first: a figure that fails to save (a full disk) then loses none of them
+        book = book_figures(LAB)
+        results = write_results(
+            args.log_dir, LAB, models, book=book, figure="test_accuracy", synthetic=args.synthetic, augment=args.augment
+        )
+        print(results_table([("cnn", "test accuracy", models["cnn"]["test_accuracy"], book["cnn"])]))
+        if args.synthetic:
+            print(SYNTHETIC_WARNING)
+        print(f"results: {results}")
         # 25 training images with their classes, drawn as the book draws them (rng seed 4)
         train_rows = len(datamodule.train_data[0])
         rows = np.random.default_rng(4).choice(train_rows, min(25, train_rows), replace=False)
         images, labels = datamodule.train_data[0][rows], datamodule.train_data[1][rows]
         title = "CIFAR100 training images" + (" (SYNTHETIC: not CIFAR100)" if args.synthetic else "")
-        samples = save_sample_images(
-            to_float(images), labels, datamodule.classes, f"{args.log_dir}/{LAB}/sample_images.png", title
-        )
-        figure = save_curves(models["cnn"]["log_dir"], "accuracy", "Accuracy", f"{args.log_dir}/{LAB}/cnn_curves.png")
-        book = book_figures(LAB)
-        print(results_table([("cnn", "test accuracy", models["cnn"]["test_accuracy"], book["cnn"])]))
-        if args.synthetic:
-            print(SYNTHETIC_WARNING)
-        results = write_results(
-            args.log_dir, LAB, models, book=book, figure="test_accuracy", synthetic=args.synthetic, augment=args.augment
-        )
-        print(f"sample images: {samples}\ncurves: {figure}\nresults: {results}")
+        run_dir = Path(run_folders(models["cnn"])[0])
+        with figure_errors(run_dir / "sample_images.png"):
+            own = save_sample_images(to_float(images), labels, datamodule.classes, run_dir / "sample_images.png", title)
+        samples = publish(own, f"{args.log_dir}/{LAB}/sample_images.png")
+        figure = save_model_curves(models["cnn"], "accuracy", "Accuracy", f"{args.log_dir}/{LAB}/cnn_curves.png")
+        print(f"sample images: {samples}\ncurves: {figure}")
     return models
 
 

@@ -13,14 +13,13 @@ from datamodules.hitters import load_hitters
 from lightning_modules.baselines import cross_validated_lasso, mean_absolute_error
 from lightning_modules.labs import NETWORKS, book_figures
 from runner import (
-    fit_and_test,
+    fit_seeds,
+    is_global_zero,
     lab_parser,
     prepare,
-    print_summary,
     results_table,
     run,
-    save_curves,
-    trainer_for,
+    save_model_curves,
     write_results,
 )
 
@@ -44,20 +43,20 @@ def main(argv: Sequence[str] | None = None) -> dict:
         }
 
     # The network: 19 features -> 50 ReLU units with dropout -> salary, MSE loss, MAE reported.
-    datamodule = MLP.build_datamodule(seed=args.seed)
-    network = MLP.build_network()
-    print_summary(network, input_size=(MLP.data.init_args["batch_size"], arrays.X_train.shape[1]))
-    module = MLP.build_module(network)
-    trainer = trainer_for(args, MLP)
-    models["mlp"] = fit_and_test(module, datamodule, trainer)
+    # (once per seed with --seeds; the baselines above are deterministic: fitted once)
+    models["mlp"] = fit_seeds(
+        args, MLP, lambda seed: (MLP.build_module(), MLP.build_datamodule(seed=seed)),
+        summary_input=(MLP.data.init_args["batch_size"], arrays.X_train.shape[1]),
+    )
 
-    if trainer.is_global_zero:
-        figure = save_curves(models["mlp"]["log_dir"], "mae", "Mean absolute error", f"{args.log_dir}/{LAB}/mlp_curves.png")
+    if is_global_zero():
+        # results first: a figure that fails to save (a full disk) then loses none of them
         book = book_figures(LAB)
+        results = write_results(args.log_dir, LAB, models, book=book, figure="test_mae")
         print(results_table([(name, "test MAE", figures["test_mae"], book[name]) for name, figures in models.items()]))
         print("(lasso: the book's run, unscaled features; lasso_scaled: with StandardScaler)")
-        results = write_results(args.log_dir, LAB, models, book=book, figure="test_mae")
-        print(f"curves: {figure}\nresults: {results}")
+        figure = save_model_curves(models["mlp"], "mae", "Mean absolute error", f"{args.log_dir}/{LAB}/mlp_curves.png")
+        print(f"results: {results}\ncurves: {figure}")
     return models
 
 

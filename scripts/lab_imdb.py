@@ -8,7 +8,6 @@ Then score reviews of your own with the trained network (nothing is retrained):
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -18,23 +17,28 @@ import pandas as pd
 import torch
 
 from datamodules.imdb import IMDBDataModule
+from datamodules.imdb.datamodule import check_reviews
 from lightning_modules.curves import read_metrics, save_figure, summary_plot
 from lightning_modules.baselines import lasso_path, path_accuracy
 from lightning_modules.errors import LabError
 from lightning_modules.labs import NETWORKS, book_figures
 from runner import (
-    fit_and_test,
+    figure_errors,
+    fit_seeds,
+    is_global_zero,
     lab_parser,
     prepare,
-    print_summary,
+    publish,
     results_table,
     run,
-    save_curves,
+    run_folders,
+    save_model_curves,
+    save_run_file,
     synthetic_notice,
-    trainer_for,
     write_results,
 )
 from lightning_modules.module import SimpleModule
+from lightning_modules.lightning_internals import datamodule_state
 from lightning_modules.predictions import describe
 
 LAB = "imdb"
@@ -71,30 +75,45 @@ def accuracy_figure(path: pd.DataFrame, network_run: str, test_accuracy: float, 
 
 def latest_checkpoint(run_dir: Path) -> Path:
     """``last.ckpt`` of the newest ``version_N`` under ``run_dir`` that has one."""
-    found = sorted(run_dir.glob("version_*/checkpoints/last.ckpt"), key=lambda p: int(p.parts[-3].split("_")[-1]))
+    found = [
+        (int(path.parts[-3].removeprefix("version_")), path)
+        for path in run_dir.glob("version_*/checkpoints/last.ckpt")
+        if path.parts[-3].removeprefix("version_").isdigit()
+    ]
     if not found:
         raise LabError(
             f"no trained network in {run_dir}: train it first (python scripts/lab_imdb.py, same --log-dir), then --predict"
         )
-    return found[-1]
+    return max(found)[1]
 
 
 def score_reviews(args: argparse.Namespace, datamodule: IMDBDataModule) -> list[float]:
-    """P(positive) of each ``--predict`` review by the latest trained network, with the vocabulary of its data."""
+    """P(positive) of each ``--predict`` review by the latest trained network.
+
+    The reviews are encoded with the vocabulary the network was trained with,
+    which its checkpoint holds (the data module's state); ``--data-dir`` is not
+    read, so data changed or moved since training cannot renumber the words.
+    """
     checkpoint = latest_checkpoint(Path(args.log_dir) / LAB / DENSE.name)
-    results = Path(args.log_dir) / LAB / "results.json"
-    trained_on_synthetic = json.loads(results.read_text()).get("synthetic") if results.is_file() else None
-    if trained_on_synthetic is not None and trained_on_synthetic != args.synthetic:
+    try:
+        saved = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    except Exception as error:  # noqa: BLE001 - torch raises many kinds for a file that is not a checkpoint
+        reason = ": ".join(filter(None, (type(error).__name__, str(error).strip().partition("\n")[0][:160])))
+        raise LabError(f"{checkpoint} cannot be read as a checkpoint ({reason}): "
+                       "train the network again (python scripts/lab_imdb.py, same --log-dir)") from None
+    vocabulary = datamodule_state(saved, datamodule) if isinstance(saved, dict) else None
+    if vocabulary is None:
         raise LabError(
-            f"the network in {results.parent} was trained on {'synthetic' if trained_on_synthetic else 'real'} reviews: "
-            f"{'add' if trained_on_synthetic else 'drop'} --synthetic to score with the vocabulary it learned"
+            f"{checkpoint} holds no vocabulary (its network was trained before networks kept theirs), and the words "
+            "could be numbered otherwise than it learned them: train it again (python scripts/lab_imdb.py, same "
+            "--log-dir), then --predict"
         )
-    datamodule.setup()  # the vocabulary
+    datamodule.load_state_dict(vocabulary)  # refuses synthetic against real reviews, another num_words
     network = DENSE.network.build(input_size=datamodule.num_columns)
     module = SimpleModule.load_from_checkpoint(checkpoint, model=network, map_location="cpu").eval()
     with torch.no_grad():
         probabilities = module.predict_step((datamodule.encode(args.predict),), 0).tolist()
-    print(f"network: {checkpoint}")
+    print(f"network: {checkpoint} (with its vocabulary: {len(datamodule.word_index):,} words of {datamodule.source} reviews)")
     for text, probability in zip(args.predict, probabilities):
         print(f'{describe(probability, "binary")}  "{text}"')
     return probabilities
@@ -104,10 +123,12 @@ def main(argv: Sequence[str] | None = None) -> dict | list[float]:
     parser = lab_parser(__doc__.splitlines()[0], DENSE, data=True)
     parser.add_argument("--lasso-lambdas", type=int, default=50, help="λ values on the lasso path (book: 50)")
     parser.add_argument("--predict", action="append", metavar="REVIEW",
-                        help="score a review with the network already trained (repeatable; nothing is trained)")
+                        help="score a review with the network already trained, with the vocabulary it was trained "
+                        "with (kept in its checkpoint; repeatable; nothing is trained, --data-dir is not read)")
     args = parser.parse_args(argv)
     if args.lasso_lambdas < 1:
         parser.error(f"--lasso-lambdas must be at least 1, got {args.lasso_lambdas}")
+    check_reviews(args.predict, "--predict")  # before any work: each review must have words to score
     prepare(args)
 
     datamodule = DENSE.build_datamodule(
@@ -117,13 +138,15 @@ def main(argv: Sequence[str] | None = None) -> dict | list[float]:
         return score_reviews(args, datamodule)
 
     # The network: 10,003 binary word indicators -> 16 -> 16 -> one logit; RMSprop with lr 0.001.
-    network = DENSE.network.build(input_size=datamodule.num_columns)
-    print_summary(network, input_size=(datamodule.batch_size, datamodule.num_columns))
-    module = DENSE.build_module(network)
-    trainer = trainer_for(args, DENSE)
-    models = {"dense": fit_and_test(module, datamodule, trainer)}
+    def built(seed: int):  # the network and data module of seed (the data module above for --seed)
+        data = datamodule if seed == args.seed else DENSE.build_datamodule(
+            data_dir=args.data_dir, synthetic=args.synthetic, limit=args.limit, seed=seed
+        )
+        return DENSE.build_module(DENSE.network.build(input_size=datamodule.num_columns)), data
 
-    if trainer.is_global_zero:
+    models = {"dense": fit_seeds(args, DENSE, built, summary_input=(datamodule.batch_size, datamodule.num_columns))}
+
+    if is_global_zero():
         book = book_figures(LAB)
         # The lasso path: L1-penalized logistic regressions on the same sparse training matrix.
         (X_train, y_train), (X_valid, y_valid), (X_test, y_test) = (
@@ -148,18 +171,22 @@ def main(argv: Sequence[str] | None = None) -> dict | list[float]:
             "lambdas": len(lambdas),
             "path_seconds": round(time.perf_counter() - start, 3),
         }
-        path.to_csv(f"{args.log_dir}/{LAB}/lasso_path.csv", index=False)
 
-        dense = models["dense"]
-        curves = save_curves(dense["log_dir"], "accuracy", "Accuracy", f"{args.log_dir}/{LAB}/dense_curves.png")
-        figure = accuracy_figure(path, dense["log_dir"], dense["test_accuracy"], Path(args.log_dir) / LAB / "imdb_accuracy.png")
+        # results first, then the path's table and the figures (each in the run's version folder, copied to the lab's)
+        results = write_results(args.log_dir, LAB, models, book=book, figure="test_accuracy", synthetic=args.synthetic)
         rows = [(name, "test accuracy", figures["test_accuracy"], book[name]) for name, figures in models.items()]
         print(results_table(rows))
         print(f"(lasso: at the λ of best validation accuracy, {best['lambda']:.4g}; book: the peak of its test curve)")
         if args.synthetic:
             print(synthetic_notice("IMDB"))
-        results = write_results(args.log_dir, LAB, models, book=book, figure="test_accuracy", synthetic=args.synthetic)
-        print(f"curves: {curves}\nfigure: {figure}\nresults: {results}")
+        print(f"results: {results}")
+        dense, run_dir = models["dense"], run_folders(models["dense"])[0]
+        table = save_run_file(run_dir, "lasso_path.csv", path.to_csv(index=False).encode(), Path(args.log_dir) / LAB)
+        curves = save_model_curves(dense, "accuracy", "Accuracy", f"{args.log_dir}/{LAB}/dense_curves.png")
+        with figure_errors(Path(run_dir) / "imdb_accuracy.png"):
+            own = accuracy_figure(path, run_dir, dense["test_accuracy"], Path(run_dir) / "imdb_accuracy.png")
+        figure = publish(own, Path(args.log_dir) / LAB / "imdb_accuracy.png")
+        print(f"lasso path: {table}\ncurves: {curves}\nfigure: {figure}")
     return models
 
 

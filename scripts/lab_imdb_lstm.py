@@ -11,15 +11,14 @@ import torch
 
 from lightning_modules.labs import NETWORKS, book_figures
 from runner import (
-    fit_and_test,
+    fit_seeds,
+    is_global_zero,
     lab_parser,
     prepare,
-    print_summary,
     results_table,
     run,
-    save_curves,
+    save_model_curves,
     synthetic_notice,
-    trainer_for,
     write_results,
 )
 
@@ -35,19 +34,24 @@ def main(argv: Sequence[str] | None = None) -> dict:
     datamodule = LSTM.build_datamodule(data_dir=args.data_dir, synthetic=args.synthetic, limit=args.limit, seed=args.seed)
 
     # Embedding(10003, 32) -> LSTM(32) -> one logit from the last step; RMSprop with its default lr 0.01.
-    lstm = LSTM.network.build(num_words=datamodule.num_columns)
-    print_summary(lstm, input_size=(datamodule.batch_size, datamodule.max_length), dtypes=[torch.int64])
-    module = LSTM.build_module(lstm)
-    trainer = trainer_for(args, LSTM)
-    models = {"lstm": fit_and_test(module, datamodule, trainer)}
+    def built(seed: int):  # the network and data module of seed (the data module above for --seed)
+        data = datamodule if seed == args.seed else LSTM.build_datamodule(
+            data_dir=args.data_dir, synthetic=args.synthetic, limit=args.limit, seed=seed
+        )
+        return LSTM.build_module(LSTM.network.build(num_words=datamodule.num_columns)), data
 
-    if trainer.is_global_zero:
-        figure = save_curves(models["lstm"]["log_dir"], "accuracy", "Accuracy", f"{args.log_dir}/{LAB}/lstm_curves.png")
+    models = {"lstm": fit_seeds(args, LSTM, built, summary_input=(datamodule.batch_size, datamodule.max_length),
+                                summary_dtypes=[torch.int64])}
+
+    if is_global_zero():
+        # results first: a figure that fails to save (a full disk) then loses none of them
+        results = write_results(args.log_dir, LAB, models, book=book_figures(LAB), figure="test_accuracy", synthetic=args.synthetic)
         print(results_table([("lstm", "test accuracy", models["lstm"]["test_accuracy"], book_figures(LAB)["lstm"])]))
         if args.synthetic:
             print(synthetic_notice("IMDB"))
-        results = write_results(args.log_dir, LAB, models, book=book_figures(LAB), figure="test_accuracy", synthetic=args.synthetic)
-        print(f"curves: {figure}\nresults: {results}")
+        print(f"results: {results}")
+        figure = save_model_curves(models["lstm"], "accuracy", "Accuracy", f"{args.log_dir}/{LAB}/lstm_curves.png")
+        print(f"curves: {figure}")
     return models
 
 

@@ -10,15 +10,14 @@ from collections.abc import Sequence
 
 from lightning_modules.labs import NETWORKS, book_figures
 from runner import (
-    fit_and_test,
+    fit_seeds,
+    is_global_zero,
     lab_parser,
     prepare,
-    print_summary,
     results_table,
     run,
-    save_curves,
+    save_model_curves,
     synthetic_notice,
-    trainer_for,
     write_results,
 )
 
@@ -38,30 +37,31 @@ def main(argv: Sequence[str] | None = None) -> dict:
     datamodule = MLP.build_datamodule(data_dir=args.data_dir, synthetic=args.synthetic, limit=args.limit, seed=args.seed)
 
     # The multilayer network: 784-256-128-10 with dropout, RMSprop at lr 0.01 as the book.
-    mlp = MLP.build_network()
-    print_summary(mlp, input_size=(datamodule.batch_size, 1, 28, 28))
-    module = MLP.build_module(mlp)
-    models = {"mlp": fit_and_test(module, datamodule, trainer_for(args, MLP))}
+    def data(seed: int):  # the data module of seed (the one above for --seed; it loads once)
+        return datamodule if seed == args.seed else MLP.build_datamodule(
+            data_dir=args.data_dir, synthetic=args.synthetic, limit=args.limit, seed=seed
+        )
+
+    batch = (datamodule.batch_size, 1, 28, 28)
+    models = {"mlp": fit_seeds(args, MLP, lambda seed: (MLP.build_module(), data(seed)), summary_input=batch)}
 
     # Multinomial logistic regression: the same images through one linear layer.
-    mlr = MLR.build_network()
-    print_summary(mlr, input_size=(datamodule.batch_size, 1, 28, 28))
-    module = MLR.build_module(mlr)
-    trainer = trainer_for(args, MLR)
-    models["mlr"] = fit_and_test(module, datamodule, trainer)
+    models["mlr"] = fit_seeds(args, MLR, lambda seed: (MLR.build_module(), data(seed)), summary_input=batch)
 
-    if trainer.is_global_zero:
-        for name in models:
-            save_curves(models[name]["log_dir"], "accuracy", "Accuracy", f"{args.log_dir}/{LAB}/{name}_curves.png")
+    if is_global_zero():
+        # results first: a figure that fails to save (a full disk) then loses none of them
         book = book_figures(LAB)
+        results = write_results(
+            args.log_dir, LAB, models, book=book, figure="test_accuracy", synthetic=args.synthetic
+        )
         rows = [(name, "test accuracy", figures["test_accuracy"], book[name]) for name, figures in models.items()]
         print(results_table(rows))
         if args.synthetic:
             print(SYNTHETIC_WARNING)
-        results = write_results(
-            args.log_dir, LAB, models, book=book, figure="test_accuracy", synthetic=args.synthetic
-        )
-        print(f"curves: {args.log_dir}/{LAB}/*_curves.png\nresults: {results}")
+        print(f"results: {results}")
+        for name in models:
+            figure = save_model_curves(models[name], "accuracy", "Accuracy", f"{args.log_dir}/{LAB}/{name}_curves.png")
+            print(f"curves: {figure}")
     return models
 
 

@@ -12,14 +12,13 @@ from sklearn.linear_model import LinearRegression
 from datamodules.nyse import load_nyse
 from lightning_modules.labs import NETWORKS, book_figures
 from runner import (
-    fit_and_test,
+    fit_seeds,
+    is_global_zero,
     lab_parser,
     prepare,
-    print_summary,
     results_table,
     run,
-    save_curves,
-    trainer_for,
+    save_model_curves,
     write_results,
 )
 
@@ -47,28 +46,32 @@ def main(argv: Sequence[str] | None = None) -> dict:
         models[name] = {"test_r2": float(fitted.score(arrays.X_test, arrays.y_test))}
 
     # The RNN reads the lags in time order: (days, lags, 3 series).
-    datamodule = RNN.build_datamodule(lags=args.lags, seed=args.seed)
-    rnn = RNN.build_network()
-    print_summary(rnn, input_size=(datamodule.batch_size, args.lags, 3))
-    module = RNN.build_module(rnn)
-    models["rnn"] = fit_and_test(module, datamodule, trainer_for(args, RNN))
+    # (once per seed with --seeds; the linear ones above are deterministic: fitted once)
+    models["rnn"] = fit_seeds(
+        args, RNN, lambda seed: (RNN.build_module(), RNN.build_datamodule(lags=args.lags, seed=seed)),
+        summary_input=(RNN.data.init_args["batch_size"], args.lags, 3),
+    )
 
     # The nonlinear AR: the flattened lags plus day-of-week indicators.
-    datamodule = NONLINEAR_AR.build_datamodule(lags=args.lags, seed=args.seed)
-    nonlinear = NONLINEAR_AR.network.build(input_size=3 * args.lags + 5)
-    print_summary(nonlinear, input_size=(datamodule.batch_size, 3 * args.lags + 5))
-    module = NONLINEAR_AR.build_module(nonlinear)
-    trainer = trainer_for(args, NONLINEAR_AR, max_epochs=args.ar_epochs)
-    models["nonlinear_ar"] = fit_and_test(module, datamodule, trainer)
+    def nonlinear_ar(seed: int):
+        network = NONLINEAR_AR.network.build(input_size=3 * args.lags + 5)
+        return NONLINEAR_AR.build_module(network), NONLINEAR_AR.build_datamodule(lags=args.lags, seed=seed)
 
-    if trainer.is_global_zero:
-        for name in ("rnn", "nonlinear_ar"):
-            save_curves(models[name]["log_dir"], "r2", "R²", f"{args.log_dir}/{LAB}/{name}_curves.png")
+    models["nonlinear_ar"] = fit_seeds(
+        args, NONLINEAR_AR, nonlinear_ar, max_epochs=args.ar_epochs,
+        summary_input=(NONLINEAR_AR.data.init_args["batch_size"], 3 * args.lags + 5),
+    )
+
+    if is_global_zero():
+        # results first: a figure that fails to save (a full disk) then loses none of them
         book = book_figures(LAB)
+        results = write_results(args.log_dir, LAB, models, book=book, figure="test_r2")
         rows = [(name, "test R²", figures["test_r2"], book[name]) for name, figures in models.items()]
         print(results_table(rows))
-        results = write_results(args.log_dir, LAB, models, book=book, figure="test_r2")
-        print(f"curves: {args.log_dir}/{LAB}/*_curves.png\nresults: {results}")
+        print(f"results: {results}")
+        for name in ("rnn", "nonlinear_ar"):
+            figure = save_model_curves(models[name], "r2", "R²", f"{args.log_dir}/{LAB}/{name}_curves.png")
+            print(f"curves: {figure}")
     return models
 
 

@@ -21,7 +21,7 @@ from pytorch_lightning import seed_everything
 from torchvision.models import ResNet50_Weights
 
 from datamodules.book_images import book_images_dir, load_images
-from runner import run, write_json
+from runner import LabArgumentParser, check_log_dir, run, whole_number, write_json
 from lightning_modules.pretrained import (
     TopK,
     book_transform,
@@ -36,7 +36,7 @@ WEIGHTS |= {weights.name: weights for weights in ResNet50_Weights}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = LabArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--images", type=Path, default=None, help="folder of images (default: ISLP's book_images)")
     parser.add_argument("--log-dir", type=Path, default=Path("logs"), help="results go to <log-dir>/pretrained/")
     parser.add_argument("--accelerator", choices=["auto", "cpu", "cuda", "mps"], default="auto")
@@ -46,8 +46,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default="DEFAULT",
         help="torchvision's ResNet50 weights; 'none' is a random network (offline smoke test)",
     )
-    parser.add_argument("--seed", type=int, default=0)
-    return parser.parse_args(argv)
+    parser.add_argument("--seed", type=whole_number(0, 2**32 - 1), default=0, help="random seed, 0 to 4294967295 (default: 0)")
+    args = parser.parse_args(argv)
+    if args.images is not None and not args.images.is_dir():
+        parser.error(f"--images {args.images}: no such folder; give a folder of images")
+    check_log_dir(args.log_dir)  # before the weights and images are loaded
+    return args
 
 
 def format_table(results: dict[str, TopK]) -> str:

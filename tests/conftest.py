@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+import struct
 import sys
 import warnings
 from pathlib import Path
 from types import ModuleType
 
+import numpy as np
 import pytest
 import torch
 
@@ -43,3 +45,31 @@ def regression_tensors(rows: int = 203, features: int = 4, seed: int = 0) -> tup
     X = torch.randn(rows, features, generator=generator)
     y = X @ torch.arange(1.0, features + 1) + 0.5 * torch.randn(rows, generator=generator)
     return X, y
+
+
+# -- MNIST in its real on-disk format, small --------------------------------------------------------
+MNIST_TRAIN, MNIST_TEST = 100, 30
+
+
+def numbered_images(n: int, shape: tuple[int, ...], seed: int) -> np.ndarray:
+    """Random uint8 images whose first pixel holds the row number, so a row can be recognised anywhere."""
+    images = np.random.default_rng(seed).integers(0, 256, size=(n, int(np.prod(shape))), dtype=np.uint8)
+    images[:, 0] = np.arange(n)
+    return images.reshape(n, *shape)
+
+
+def write_idx(path: Path, array: np.ndarray) -> None:
+    """An IDX file as LeCun's MNIST: magic 0x0000 08 <ndim>, big-endian dimensions, then the bytes."""
+    header = struct.pack(">I", 0x0800 + array.ndim) + struct.pack(f">{array.ndim}I", *array.shape)
+    path.write_bytes(header + array.astype(np.uint8).tobytes())
+
+
+@pytest.fixture
+def mnist_root(tmp_path: Path) -> Path:
+    """MNIST's four IDX files (100 training, 30 test images) where torchvision looks: ``<root>/MNIST/raw``."""
+    raw = tmp_path / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    for prefix, n in (("train", MNIST_TRAIN), ("t10k", MNIST_TEST)):
+        write_idx(raw / f"{prefix}-images-idx3-ubyte", numbered_images(n, (28, 28), seed=n))
+        write_idx(raw / f"{prefix}-labels-idx1-ubyte", np.arange(n) % 10)
+    return tmp_path

@@ -28,22 +28,10 @@ from torchmetrics import Accuracy, MeanAbsoluteError
 from torchvision.datasets import MNIST
 from torchvision.transforms import ToTensor
 
-from conftest import ROOT, regression_tensors
+from conftest import MNIST_TEST, MNIST_TRAIN, ROOT, regression_tensors
 from lightning_modules import ErrorTracker, SimpleDataModule, SimpleModule, rec_num_workers, summary_plot
-from test_image_data import numbered_images, write_idx
 
-TRAIN, TEST = 100, 30
-
-
-@pytest.fixture
-def mnist_files(tmp_path: Path) -> Path:
-    """MNIST's four IDX files, small, where torchvision looks for them (``<root>/MNIST/raw``)."""
-    raw = tmp_path / "MNIST" / "raw"
-    raw.mkdir(parents=True)
-    for prefix, n in (("train", TRAIN), ("t10k", TEST)):
-        write_idx(raw / f"{prefix}-images-idx3-ubyte", numbered_images(n, (28, 28), seed=n))
-        write_idx(raw / f"{prefix}-labels-idx1-ubyte", np.arange(n) % 10)
-    return tmp_path
+TRAIN, TEST = MNIST_TRAIN, MNIST_TEST
 
 
 def mnist(root: Path) -> tuple[MNIST, MNIST]:
@@ -68,8 +56,8 @@ def test_the_books_names_import_from_lightning_modules():
 
 
 # -- the data module ----------------------------------------------------------------------------
-def test_torchvision_dataset_with_transform_batches_by_hand_before_fit(mnist_files):
-    train, test = mnist(mnist_files)
+def test_torchvision_dataset_with_transform_batches_by_hand_before_fit(mnist_root):
+    train, test = mnist(mnist_root)
     dm = SimpleDataModule(train, test, validation=0.2, num_workers=2, batch_size=16)
     batches = list(dm.train_dataloader())  # no setup(), no fit: the book takes a batch right away
     X_, Y_ = batches[0]
@@ -82,7 +70,7 @@ def test_torchvision_dataset_with_transform_batches_by_hand_before_fit(mnist_fil
 
 
 @pytest.mark.parametrize("validation, seed", [(0.2, 0), (0.25, 3), (13, 0), (13, 7)])
-def test_held_out_rows_equal_islps(validation, seed, mnist_files):
+def test_held_out_rows_equal_islps(validation, seed, mnist_root):
     X, y = regression_tensors(TRAIN)
     tensors, test = TensorDataset(X, y), TensorDataset(*regression_tensors(TEST, seed=1))
     islp = ISLP.torch.SimpleDataModule(tensors, test, validation=validation, seed=seed)
@@ -91,7 +79,7 @@ def test_held_out_rows_equal_islps(validation, seed, mnist_files):
     for (x_ours, y_ours), rows in ((ours.train_data, islp.train_dataset.indices), (ours.val_data, islp.validation_dataset.indices)):
         assert torch.equal(x_ours, X[rows]) and torch.equal(y_ours, y[rows])
     # the same rows when the data set is a torchvision one
-    train, test = mnist(mnist_files)
+    train, test = mnist(mnist_root)
     islp = ISLP.torch.SimpleDataModule(train, test, validation=validation, seed=seed)
     ours = SimpleDataModule(train, test, validation=validation, seed=seed)
     ours.setup()
@@ -135,9 +123,9 @@ def test_sparse_tensor_dataset_is_split_and_batched_dense():
 
 
 # -- the module ----------------------------------------------------------------------------------
-def test_optimizer_instance_and_metric_objects_with_their_arguments(mnist_files, tmp_path):
+def test_optimizer_instance_and_metric_objects_with_their_arguments(mnist_root, tmp_path):
     seed_everything(0)
-    train, test = mnist(mnist_files)
+    train, test = mnist(mnist_root)
     dm = SimpleDataModule(train, test, validation=0.2, batch_size=20)
     model = nn.Sequential(nn.Flatten(), nn.Linear(784, 10))
     optimizer = RMSprop(model.parameters(), lr=0.003)
@@ -251,14 +239,14 @@ if trainer.is_global_zero:
 """
 
 
-def test_ddp_figures_of_a_dataloader_dataset_count_each_row_once(mnist_files, tmp_path):
+def test_ddp_figures_of_a_dataloader_dataset_count_each_row_once(mnist_root, tmp_path):
     """Four processes over 30 test images (shards of 8, 8, 7, 7) give the figures of one process."""
     script = tmp_path / "book_ddp.py"
     script.write_text(DDP_SCRIPT)
     figures = {}
     for devices in (1, 4):
         output = tmp_path / f"figures_{devices}.json"
-        done = subprocess.run([sys.executable, str(script), str(mnist_files), str(devices), str(output)],
+        done = subprocess.run([sys.executable, str(script), str(mnist_root), str(devices), str(output)],
                               cwd=ROOT, capture_output=True, text=True, timeout=300)
         assert done.returncode == 0, done.stderr[-2000:]
         figures[devices] = json.loads(output.read_text())

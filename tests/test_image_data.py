@@ -5,13 +5,11 @@ from __future__ import annotations
 import hashlib
 import pickle
 import re
-import struct
 import urllib.error
 import urllib.request
 from pathlib import Path
 from types import SimpleNamespace
 
-import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -23,36 +21,13 @@ from datamodules import cifar100, mnist
 from datamodules.cifar100 import CIFAR100DataModule
 from datamodules.base import CorruptDataError, DataUnavailableError, SyntheticDataWarning
 from datamodules.images import random_crop_flip, seeded_generator
+from conftest import MNIST_TEST, MNIST_TRAIN, numbered_images
 from datamodules.mnist import MNISTDataModule
 
-MNIST_TRAIN, MNIST_TEST = 100, 30
 CIFAR_TRAIN, CIFAR_TEST = 60, 20
 
 
-# -- files in the real formats ---------------------------------------------------------------------
-def numbered_images(n: int, shape: tuple[int, ...], seed: int) -> np.ndarray:
-    """Random uint8 images whose first pixel holds the row number, so a row can be recognised anywhere."""
-    images = np.random.default_rng(seed).integers(0, 256, size=(n, int(np.prod(shape))), dtype=np.uint8)
-    images[:, 0] = np.arange(n)
-    return images.reshape(n, *shape)
-
-
-def write_idx(path: Path, array: np.ndarray) -> None:
-    """An IDX file as LeCun's MNIST: magic 0x0000 08 <ndim>, big-endian dimensions, then the bytes."""
-    header = struct.pack(">I", 0x0800 + array.ndim) + struct.pack(f">{array.ndim}I", *array.shape)
-    path.write_bytes(header + array.astype(np.uint8).tobytes())
-
-
-@pytest.fixture
-def mnist_root(tmp_path: Path) -> Path:
-    raw = tmp_path / "MNIST" / "raw"
-    raw.mkdir(parents=True)
-    for prefix, n in (("train", MNIST_TRAIN), ("t10k", MNIST_TEST)):
-        write_idx(raw / f"{prefix}-images-idx3-ubyte", numbered_images(n, (28, 28), seed=n))
-        write_idx(raw / f"{prefix}-labels-idx1-ubyte", np.arange(n) % 10)
-    return tmp_path
-
-
+# -- files in the real formats (numbered_images, write_idx and mnist_root are in conftest) -----------
 def write_pickle(path: Path, content: dict) -> None:
     with open(path, "wb") as handle:
         pickle.dump(content, handle)

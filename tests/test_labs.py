@@ -84,7 +84,7 @@ def test_each_lab_script_builds_what_the_settings_say(lab, tmp_path, monkeypatch
         return {"log_dir": str(tmp_path)}
 
     script = load_script(LABS[lab].script.removesuffix(".py"))
-    monkeypatch.setattr(script, "fit_and_test", capture)
+    monkeypatch.setattr(runner, "fit_and_test", capture)
     argv = ["--log-dir", str(tmp_path), "--accelerator", "cpu"]
     if LABS[lab].downloads:
         argv += ["--synthetic", "--limit", "50", "--data-dir", str(tmp_path / "data")]

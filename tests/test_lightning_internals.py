@@ -12,7 +12,13 @@ import os
 from pytorch_lightning import seed_everything
 from pytorch_lightning.loggers import CSVLogger
 
-from lightning_modules.lightning_internals import GLOBAL_SEED_VARIABLE, csv_writer_opened, global_seed, set_csv_columns
+from lightning_modules.lightning_internals import (
+    GLOBAL_SEED_VARIABLE,
+    csv_writer_opened,
+    datamodule_state,
+    global_seed,
+    set_csv_columns,
+)
 
 
 def test_csv_logger_opens_its_writer_lazily_and_takes_our_columns(tmp_path):
@@ -33,3 +39,26 @@ def test_seed_everything_leaves_its_seed_where_we_read_it(monkeypatch):
     assert global_seed(default=-1) == -1
     seed_everything(1234, verbose=False)
     assert os.environ[GLOBAL_SEED_VARIABLE] == "1234" and global_seed() == 1234
+
+
+def test_a_checkpoint_files_the_data_modules_state_where_we_read_it(tmp_path):
+    import torch
+    from pytorch_lightning import Trainer
+
+    from datamodules.simple import SimpleDataModule
+    from lightning_modules.module import SimpleModule
+
+    class Stateful(SimpleDataModule):
+        def state_dict(self):
+            return {"vocabulary": {"film": 3}}
+
+    X = torch.randn(20, 2)
+    datamodule = Stateful(torch.utils.data.TensorDataset(X, X.sum(1)), torch.utils.data.TensorDataset(X, X.sum(1)),
+                          validation=0, batch_size=10)
+    trainer = Trainer(max_epochs=1, accelerator="cpu", logger=False, enable_checkpointing=False,
+                      enable_progress_bar=False, enable_model_summary=False)
+    trainer.fit(SimpleModule.regression(torch.nn.Linear(2, 1)), datamodule=datamodule)
+    trainer.save_checkpoint(tmp_path / "run.ckpt")
+    checkpoint = torch.load(tmp_path / "run.ckpt", map_location="cpu", weights_only=True)
+    assert datamodule_state(checkpoint, Stateful) == datamodule_state(checkpoint, datamodule) == {"vocabulary": {"film": 3}}
+    assert datamodule_state(checkpoint, SimpleDataModule) is None

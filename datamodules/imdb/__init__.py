@@ -22,7 +22,7 @@ The package's parts:
 """
 
 from datamodules.imdb.book import ISLP_MD5, ISLP_URL, load_lookup, load_sequential, load_sparse, load_tensor
-from datamodules.imdb.cache import CACHE_DIR, CACHE_ERRORS, EncodedIMDB, cache_path
+from datamodules.imdb.cache import CACHE_DIR, CACHE_ERRORS, EncodedIMDB, StaleCacheError, cache_path
 from datamodules.imdb.datamodule import Features, IMDBDataModule
 from datamodules.imdb.sources import (
     ARCHIVE,
@@ -33,6 +33,7 @@ from datamodules.imdb.sources import (
     KERAS_WORDS,
     encode_keras,
     encode_reviews,
+    fingerprint,
     load_encoded,
     read_reviews,
     verify_checksum,
@@ -54,8 +55,8 @@ from datamodules.imdb.text import (
 __all__ = [
     "ARCHIVE", "ARCHIVE_URL", "CACHE_DIR", "CACHE_ERRORS", "CHECKSUMS", "ISLP_MD5", "ISLP_URL", "KERAS_REVIEWS",
     "KERAS_URL", "KERAS_WORDS", "OOV", "PAD", "RESERVED", "START",
-    "EncodedIMDB", "Features", "IMDBDataModule", "Sequences",
-    "bag_of_words", "build_word_index", "cache_path", "encode_keras", "encode_reviews", "encode_texts",
+    "EncodedIMDB", "Features", "IMDBDataModule", "Sequences", "StaleCacheError",
+    "bag_of_words", "build_word_index", "cache_path", "encode_keras", "encode_reviews", "encode_texts", "fingerprint",
     "load_encoded", "load_lookup", "load_sequential", "load_sparse", "load_tensor", "pad_sequences",
     "read_reviews", "synthetic_imdb", "tokenize", "verify_checksum",
 ]

@@ -38,7 +38,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import TensorDataset
 
-from datamodules.base import CorruptDataError, DataUnavailableError
+from datamodules.base import BadArgumentError, CorruptDataError, DataUnavailableError
 from datamodules.imdb.cache import EncodedIMDB
 from datamodules.imdb.sources import (
     ARCHIVE,
@@ -132,6 +132,7 @@ def load_sparse(
     held out; ISLP's mask would then hold out every row.)
     """
     root = Path(root)
+    check_validation(validation)  # before any data is read or fetched
     encoded = _source(root, "load_sparse")
     if encoded is None:
         X_train, X_test, Y_train, Y_test = _islp_arrays(root)
@@ -144,11 +145,24 @@ def load_sparse(
     return (X_train[keep], Y_train[keep]), (X_train[~keep], Y_train[~keep]), (X_test, Y_test)
 
 
+def check_validation(validation: Any) -> None:
+    """``validation`` must be a count of training rows, 0 or more (a fraction would silently become 0)."""
+    if isinstance(validation, bool) or not isinstance(validation, (int, np.integer)) or validation < 0:
+        raise BadArgumentError(
+            f"load_sparse(validation={validation!r}): give the number of training rows to hold out, "
+            "a whole number from 0 (the book holds out 2000)"
+        )
+
+
 def training_mask(num_rows: int, validation: int, random_state: int) -> np.ndarray:
     """ISLP's draw of the rows kept for training: ``validation`` False entries among ``num_rows``."""
+    check_validation(validation)
     validation = int(validation)
-    if not 0 <= validation <= num_rows:
-        raise ValueError(f"validation={validation}: it must be between 0 and the {num_rows} training rows")
+    if validation > num_rows:
+        raise BadArgumentError(
+            f"load_sparse(validation={validation}): more than the {num_rows} training rows there are; "
+            f"hold out at most {num_rows} (the book holds out 2000 of 25,000)"
+        )
     mask = np.zeros(num_rows, dtype=bool)
     mask[: num_rows - validation] = True
     np.random.default_rng(random_state).shuffle(mask)

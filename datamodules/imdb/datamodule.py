@@ -11,7 +11,15 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from datamodules.base import DataUnavailableError, InMemoryDataModule, SparseRows, SyntheticDataWarning, Tensors
+from datamodules.base import (
+    BadArgumentError,
+    CorruptDataError,
+    DataUnavailableError,
+    InMemoryDataModule,
+    SparseRows,
+    SyntheticDataWarning,
+    Tensors,
+)
 from datamodules.imdb.cache import EncodedIMDB, cache_path
 from datamodules.imdb.sources import (
     ARCHIVE,
@@ -26,9 +34,20 @@ from datamodules.imdb.sources import (
     load_encoded,
 )
 from datamodules.imdb.synthetic import synthetic_imdb
-from datamodules.imdb.text import RESERVED, Sequences, bag_of_words, encode_texts, pad_sequences
+from datamodules.imdb.text import RESERVED, Sequences, bag_of_words, encode_texts, pad_sequences, tokenize
 
 Features = Literal["bag_of_words", "sequence"]
+
+#: the fewest reviews ``limit`` may keep with a validation count: it holds out a fifth of them, at least one
+FEWEST_LIMITED = 5
+
+
+class VocabularyError(CorruptDataError):
+    """The vocabulary a network was trained with is missing from its checkpoint, or is not the data's."""
+
+
+class TooFewReviewsError(CorruptDataError):
+    """The reviews found cannot fill the training and validation splits asked for."""
 
 
 class IMDBDataModule(InMemoryDataModule):
@@ -38,7 +57,8 @@ class IMDBDataModule(InMemoryDataModule):
     Args:
         data_dir: folder holding ``aclImdb/``, ``aclImdb_v1.tar.gz`` or
             ``imdb.npz`` + ``imdb_word_index.json``; the archive is downloaded here
-            when none is present, and the encoded reviews are cached in ``imdb_cache/``.
+            when none is present, and the encoded reviews are cached in ``imdb_cache/``
+            (made again whenever those files change: added, removed, edited, touched).
         features: ``"bag_of_words"`` (the dense-network lab) or ``"sequence"`` (the LSTM lab).
         num_words: size of the vocabulary, the most frequent training words.
         max_length: tokens kept per review in ``"sequence"`` mode (the last ones).
@@ -48,14 +68,22 @@ class IMDBDataModule(InMemoryDataModule):
         seed: seed of the validation split and of the shuffling.
         limit: keep only the first reviews of each split, for a quick trial.
         eval_batch_size: validation and test batch size (default ``batch_size``).
-        predict_texts: reviews of your own for ``predict`` to score (encoded with the
-            vocabulary of the data); when not given, ``predict`` runs on the test set.
+        predict_texts: reviews of your own for ``predict`` to score, encoded with the
+            vocabulary the network was trained with (saved in its checkpoint: no
+            data is read); when not given, ``predict`` runs on the test set.
 
     After :meth:`setup`, ``word_index`` maps a word to its index (3 upward),
     ``vocabulary`` lists the words by index, and :meth:`encode` turns texts
     into features for the network. Bag-of-words splits are held as
     :class:`SparseRows` (``dm.train_data[0].matrix`` is a CSR matrix, for
     scikit-learn); the loaders serve dense float32 batches (the base loader calls ``SparseRows.to_dense`` per batch).
+
+    The vocabulary travels with the network: :meth:`state_dict` holds it, so
+    every checkpoint the Trainer writes carries it, and :meth:`load_state_dict`
+    (the Trainer calls it when it restores a checkpoint) brings it back. Texts
+    to predict are then encoded with it; and data whose vocabulary differs
+    from the checkpoint's (the reviews changed since, another folder) is
+    refused rather than fed to a network that numbers words otherwise.
     """
 
     def __init__(
@@ -76,20 +104,32 @@ class IMDBDataModule(InMemoryDataModule):
             batch_size=batch_size, validation=validation, eval_batch_size=eval_batch_size, seed=seed, limit=limit
         )
         if features not in ("bag_of_words", "sequence"):
-            raise ValueError(f"features must be 'bag_of_words' or 'sequence', got {features!r}")
+            raise BadArgumentError(f"features must be 'bag_of_words' or 'sequence', got {features!r}")
         if num_words < 1 or max_length < 1:
-            raise ValueError(f"num_words and max_length must be positive, got {num_words} and {max_length}")
+            raise BadArgumentError(f"num_words and max_length must be positive, got {num_words} and {max_length}")
         self.data_dir = Path(data_dir)
         self.features = features
         self.num_words = num_words
         self.max_length = max_length
         self.synthetic = synthetic
-        if predict_texts is not None and (isinstance(predict_texts, str) or not predict_texts):
-            raise ValueError("predict_texts must be a non-empty list of reviews, e.g. ['a wonderful film']")
+        check_reviews(predict_texts, "predict_texts")
+        if limit is not None and limit < 1:
+            raise BadArgumentError(f"limit={limit}: it must be a number of reviews, 1 or more (or none, for all)")
+        if limit is not None and isinstance(validation, (int, float)) and validation > 0:
+            held_out = min(validation, limit // 5) if isinstance(validation, int) else int(validation * limit)
+            if held_out < 1:
+                rule = f"a fifth of them, at most {validation}" if isinstance(validation, int) else f"{validation} of them"
+                raise BadArgumentError(
+                    f"limit={limit} keeps too few training reviews to hold out any for validation ({rule}): "
+                    f"use a limit of {_fewest_limited(validation)} or more"
+                )
         self.predict_texts = predict_texts
         self.source: str | None = None
         self.word_index: dict[str, int] | None = None
         self.vocabulary: list[str] | None = None
+        #: the vocabulary of the network, restored from its checkpoint (:meth:`load_state_dict`)
+        self.trained_word_index: dict[str, int] | None = None
+        self._trained_source: str | None = None
 
     @property
     def num_columns(self) -> int:
@@ -110,8 +150,10 @@ class IMDBDataModule(InMemoryDataModule):
         )
 
     def prepare_data(self) -> None:
-        """Download the archive, unless some copy of the reviews (or its cache) is already here."""
-        if self.synthetic or has_reviews(self.data_dir, self.num_words):
+        """Download the archive, unless some copy of the reviews (or its cache) is already here, or the
+        Trainer only predicts ``predict_texts`` (their vocabulary comes with the network)."""
+        predicting_texts = self.predict_texts is not None and self.trainer is not None and self.trainer.predicting
+        if self.synthetic or predicting_texts or has_reviews(self.data_dir, self.num_words):
             return
         try:
             download(ARCHIVE_URL, self.data_dir, ARCHIVE, CHECKSUMS[ARCHIVE][1])
@@ -141,22 +183,135 @@ class IMDBDataModule(InMemoryDataModule):
 
     def load(self) -> tuple[Tensors, Tensors]:
         encoded = self._encoded()
-        self.source, self.word_index = encoded.source, encoded.word_index
-        self.vocabulary = sorted(encoded.word_index, key=encoded.word_index.__getitem__)
+        self._check_sizes(encoded)
+        if self.trained_word_index is not None:
+            self._check_vocabulary(encoded.word_index, self._trained_source)
+        self._use_vocabulary(encoded.source, encoded.word_index)
         return tuple(
             (self._features(sequences), torch.from_numpy(labels.astype(np.float32)))
             for sequences, labels in ((encoded.train, encoded.train_labels), (encoded.test, encoded.test_labels))
         )
 
+    def _use_vocabulary(self, source: str, word_index: dict[str, int]) -> None:
+        self.source, self.word_index = source, word_index
+        self.vocabulary = sorted(word_index, key=word_index.__getitem__)
+
+    def _check_sizes(self, encoded: EncodedIMDB) -> None:
+        """Enough reviews for the splits asked for: some to train on and, if asked, some to validate on."""
+        found = len(encoded.train)
+        kept = found if self.limit is None else min(self.limit, found)
+        validation = self.validation
+        if not isinstance(validation, (int, float)) or isinstance(validation, bool) or validation <= 0:
+            return
+        if isinstance(validation, float):
+            held_out = int(validation * kept)
+        else:
+            held_out = validation if self.limit is None else min(validation, kept // 5)
+        if 1 <= held_out < kept:
+            return
+        where = "synthetic reviews" if self.synthetic else f"the {encoded.source} reviews in {self.data_dir.resolve()}"
+        # (a limit too small for validation was refused on construction: here, the data itself holds too few)
+        needed = validation + 1 if isinstance(validation, int) and self.limit is None else _fewest_limited(validation)
+        raise TooFewReviewsError(
+            f"{where} hold {found} training reviews, too few to hold out validation={validation} and train on the "
+            f"rest: at least {needed} are needed (the full data set has 25,000); for a trial, give a limit "
+            "(--limit: a fifth of the reviews kept are then held out) or a smaller validation count"
+        )
+
+    # -- the vocabulary, which travels with the network in its checkpoints ------------------
+    def state_dict(self) -> dict[str, Any]:
+        """The vocabulary the data is encoded with (saved in every checkpoint by the Trainer); empty before setup."""
+        if self.word_index is None:
+            return {}
+        return {"source": self.source, "num_words": self.num_words, "word_index": dict(self.word_index)}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Take the vocabulary of a checkpoint's network: texts to predict are encoded with it from now on.
+
+        Raises :class:`VocabularyError` when it cannot be the network's for this
+        data module (another vocabulary size, synthetic against real reviews),
+        or when the data already loaded numbers words otherwise.
+        """
+        if "word_index" not in state_dict:
+            return
+        source, num_words = state_dict.get("source"), int(state_dict.get("num_words", -1))
+        if num_words != self.num_words:
+            raise VocabularyError(
+                f"the network was trained with a vocabulary of num_words={num_words}, this data module has "
+                f"num_words={self.num_words}: give the same num_words as in training"
+            )
+        if (source == "synthetic") != self.synthetic:
+            raise VocabularyError(
+                f"the network was trained on {'synthetic' if source == 'synthetic' else 'real'} reviews, and its "
+                f"vocabulary means nothing for {'synthetic' if self.synthetic else 'real'} ones: "
+                f"{'add' if source == 'synthetic' else 'drop'} --synthetic (lab scripts) or set "
+                f"--data.init_args.synthetic {str(source == 'synthetic').lower()} (islp-lab)"
+            )
+        trained = {str(word): int(index) for word, index in state_dict["word_index"].items()}
+        if self.word_index is not None:
+            self._check_vocabulary(self.word_index, source, trained)
+        self.trained_word_index, self._trained_source = trained, source
+        self._use_vocabulary(source, trained)
+
+    def _check_vocabulary(
+        self, data_words: dict[str, int], trained_source: str | None, trained: dict[str, int] | None = None
+    ) -> None:
+        trained = self.trained_word_index if trained is None else trained
+        if data_words != trained:
+            raise VocabularyError(
+                f"the reviews in {self.data_dir.resolve()} give another vocabulary than the one the network was "
+                f"trained with (of {trained_source} reviews): they changed since, or are another data set. "
+                "Use the data it was trained on, or train a new network on these (a new run: no --resume)"
+            )
+
+    def setup(self, stage: str | None = None) -> None:
+        if stage == "predict" and self.predict_texts is not None:
+            return  # only the texts are needed, and the vocabulary comes with the network (see predict_dataloader)
+        super().setup(stage)
+
     def predict_dataloader(self) -> Any:
-        """``predict_texts`` encoded as the network takes them, else the test set."""
+        """``predict_texts`` encoded as the network takes them, else the test set.
+
+        The texts are encoded with the vocabulary of the checkpoint the Trainer
+        restored (no data is read); a checkpoint without one (saved before
+        networks kept theirs) is refused. With no checkpoint (a network
+        trained in this process), the vocabulary is the data's.
+        """
         if self.predict_texts is None:
             return super().predict_dataloader()
+        if self.trained_word_index is None:
+            checkpoint = getattr(self.trainer, "ckpt_path", None) if self.trainer is not None else None
+            if checkpoint:
+                raise VocabularyError(
+                    f"the checkpoint {checkpoint} holds no vocabulary (it was saved before networks kept theirs), so "
+                    "the words of predict_texts cannot be numbered as its network learned them: train it again, then predict"
+                )
+            self.setup()
         return self._batches((self.encode(self.predict_texts),), self.eval_batch_size, train=False)
 
     def encode(self, texts: str | Sequence[str]) -> Tensor:
         """Features of your own reviews, as the network takes them (same tokenizer and vocabulary)."""
         if self.word_index is None:
-            raise RuntimeError("call setup() first: the vocabulary comes with the data")
+            raise RuntimeError("call setup() first (the vocabulary comes with the data), or load_state_dict() a checkpoint's")
         features = self._features(encode_texts([texts] if isinstance(texts, str) else texts, self.word_index))
         return features.to_dense() if isinstance(features, SparseRows) else features
+
+
+def _fewest_limited(validation: float | int) -> int:
+    """The smallest ``limit`` that leaves at least one review for validation and one for training."""
+    if isinstance(validation, float):
+        return max(2, int(np.ceil(1 / validation)))
+    return FEWEST_LIMITED
+
+
+def check_reviews(texts: Any, name: str) -> None:
+    """Raise :class:`BadArgumentError` unless ``texts`` is ``None`` or a non-empty list of reviews with words in them."""
+    if texts is None:
+        return
+    if isinstance(texts, str) or not isinstance(texts, (list, tuple)) or not texts:
+        raise BadArgumentError(
+            f"{name}={texts!r}: give a non-empty list of reviews, e.g. ['a wonderful film', 'dull and far too long']"
+        )
+    for text in texts:
+        if not isinstance(text, str) or not tokenize(text):
+            raise BadArgumentError(f"{name}: the review {text!r} has no words to score; give a review with words in it")

@@ -15,8 +15,8 @@ Reviews are shuffled once with a fixed seed (113, as Keras does), so the first
 ``n`` mix positive and negative reviews.
 
 :func:`load_encoded` is the one way in: the cached encoding of a folder's
-reviews, made (and cached) on first use. Both :class:`IMDBDataModule` and the
-book's loaders call it.
+reviews, made (and cached) on first use, and made again whenever the files it
+came from change. Both :class:`IMDBDataModule` and the book's loaders call it.
 """
 
 from __future__ import annotations
@@ -27,13 +27,13 @@ import os
 import re
 import tarfile
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
 
 from datamodules.base import CorruptDataError, DataUnavailableError
-from datamodules.imdb.cache import CACHE_ERRORS, EncodedIMDB, cache_path
+from datamodules.imdb.cache import CACHE_ERRORS, EncodedIMDB, StaleCacheError, cache_path
 from datamodules.imdb.text import OOV, RESERVED, START, Sequences, build_word_index, encode_texts
 
 #: the folder the data modules read by default, relative to the working directory
@@ -112,21 +112,63 @@ def download(url: str, folder: Path, name: str, md5: str) -> Path:
 _REVIEW_FILE = re.compile(r"(?:^|/)aclImdb/(train|test)/(pos|neg)/(\d+)_\d+\.txt$")
 
 
+_REVIEW_NAME = re.compile(r"\d+_\d+\.txt")
+
+
+def _review_entries(folder: Path) -> list[tuple[str, os.DirEntry]]:
+    """``(split/label/name, directory entry)`` of each review file of an extracted ``aclImdb`` folder, sorted.
+
+    Only ``train|test/pos|neg/<id>_<rating>.txt``: the 'unsup' reviews, URL lists
+    and the vocabulary are not even listed.
+    """
+    found = []
+    for split in ("train", "test"):
+        for label in ("pos", "neg"):
+            try:
+                with os.scandir(folder / split / label) as entries:
+                    found.extend(
+                        (f"{split}/{label}/{entry.name}", entry)
+                        for entry in entries if _REVIEW_NAME.fullmatch(entry.name) and entry.is_file()
+                    )
+            except (FileNotFoundError, NotADirectoryError):
+                continue
+    found.sort(key=lambda item: item[0])
+    return found
+
+
+def review_paths(folder: Path) -> list[Path]:
+    """The review files of an extracted ``aclImdb`` folder, in order: exactly the files :func:`read_reviews` reads."""
+    return [folder / name for name, _ in _review_entries(folder)]
+
+
 def _review_files(path: Path) -> Iterator[tuple[str, int, int, str]]:
     """(split, label, id, text) of each review under ``path``: an ``aclImdb`` folder or its archive.
 
     Other files (the 'unsup' reviews, URL lists, the vocabulary) are skipped unread.
+    A review that is not UTF-8 text raises :class:`CorruptDataError` naming its
+    file (or the archive member).
     """
     if path.is_dir():
-        for file in path.glob("*/*/*.txt"):
-            if match := _REVIEW_FILE.search(file.relative_to(path.parent).as_posix()):
-                yield *_parse(match), file.read_text(encoding="utf-8")
+        for name, _ in _review_entries(path):
+            file = path / name
+            yield *_parse(_REVIEW_FILE.search(f"aclImdb/{name}")), _utf8(file.read_bytes(), str(file))
         return
     verify_checksum(path, ARCHIVE)
     with tarfile.open(path, "r|gz") as archive:  # one pass, nothing extracted
         for member in archive:
             if member.isfile() and (match := _REVIEW_FILE.search(member.name)):
-                yield *_parse(match), archive.extractfile(member).read().decode("utf-8")
+                text = _utf8(archive.extractfile(member).read(), f"{member.name} in the archive {path}")
+                yield *_parse(match), text
+
+
+def _utf8(content: bytes, where: str) -> str:
+    try:
+        return content.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise CorruptDataError(
+            f"{where} is not UTF-8 text (byte 0x{content[error.start]:02x} at offset {error.start}): "
+            "re-save it as UTF-8 or delete it, then run again"
+        ) from None
 
 
 def _parse(match: re.Match[str]) -> tuple[str, int, int]:
@@ -215,23 +257,66 @@ def has_reviews(data_dir: Path, num_words: int) -> bool:
     return any(raw_files(data_dir, s) or cache_path(data_dir, s, num_words).exists() for s in READERS)
 
 
+def source_key(data_dir: Path, source: str) -> str | None:
+    """The :func:`fingerprint` of every file ``source`` is encoded from in ``data_dir``; ``None`` when it is absent."""
+    raw = raw_files(data_dir, source)
+    if raw is None:
+        return None
+    if source == "keras":
+        named = [(path.name, path.stat()) for path in (data_dir / KERAS_REVIEWS, data_dir / KERAS_WORDS)]
+    elif raw.is_dir():
+        named = [(f"{raw.name}/{name}", entry.stat()) for name, entry in _review_entries(raw)]
+    else:
+        named = [(raw.name, raw.stat())]
+    return fingerprint(named)
+
+
+def fingerprint(files: Iterable[tuple[str, os.stat_result]]) -> str:
+    """SHA-256 of the names, sizes and modification times (in ns) of ``(name, status)`` pairs: a cache's key.
+
+    Adding, removing, renaming, rewriting or touching a source file changes
+    it. Only the files' metadata are read, never their content. Measured on a
+    folder of 50,000 review files (64 MB) on 2 busy cores: this key 0.37 s, a
+    SHA-256 of the content 0.75-1.2 s even with every file in the page cache
+    (and a read of all 64 MB from disk when they are not), against 0.05 s to
+    read the cache itself and 12 s to encode the reviews anew.
+    """
+    key = hashlib.sha256()
+    for name, status in files:
+        key.update(f"{name}\t{status.st_size}\t{status.st_mtime_ns}\n".encode())
+    return key.hexdigest()
+
+
 def load_encoded(data_dir: Path, num_words: int) -> EncodedIMDB | None:
     """The encoded reviews in ``data_dir``, or ``None`` when it holds none. Nothing is downloaded.
 
-    For each source in turn: its cache, else its raw files (encoded, then
-    cached). A damaged cache is rebuilt, with a warning.
+    For each source in turn: its cache, if it was made from the source files
+    as they are now (same names, sizes and modification times: see
+    :func:`source_key`) by this version of the cache format; else the source
+    files, encoded, then cached. So reviews added to, removed from or edited
+    in ``aclImdb/`` are seen on the next load, never an older encoding. A cache
+    whose source files are gone is served as it is (it is then the only copy).
+    A damaged cache is rebuilt, with a warning.
     """
     data_dir = Path(data_dir)
     for source, read in READERS.items():
         cache = cache_path(data_dir, source, num_words)
+        sources = source_key(data_dir, source)
         if cache.exists():
             try:
-                return EncodedIMDB.load(cache)
+                return EncodedIMDB.load(cache, sources=sources)
+            except StaleCacheError as stale:
+                if sources is None:  # cannot be rebuilt: the reviews it came from are gone
+                    raise DataUnavailableError(
+                        f"the IMDB cache {cache} {stale}, and the reviews it was made from are no longer in "
+                        f"{data_dir}: put them back (aclImdb/, {ARCHIVE} or the Keras files) to rebuild it"
+                    ) from None
             except CACHE_ERRORS as error:
                 warnings.warn(f"The cache {cache} is damaged ({error}); rebuilding it.", stacklevel=2)
-        raw = raw_files(data_dir, source)
-        if raw is not None:
-            encoded = read(raw, num_words)
+        if sources is not None:
+            # the key is taken before reading: a file changed meanwhile makes the next load rebuild
+            encoded = read(raw_files(data_dir, source), num_words)
+            encoded.sources = sources
             encoded.save(cache)
             return encoded
     return None
