@@ -14,7 +14,6 @@ optimizer of :class:`~lightning_modules.module.SimpleModule`, the data module
 from __future__ import annotations
 
 import logging
-import pickle
 import signal
 import sys
 from pathlib import Path
@@ -26,7 +25,9 @@ from pytorch_lightning.cli import LightningArgumentParser, LightningCLI
 from pytorch_lightning.utilities import rank_zero_only
 
 from datamodules.base import BadArgumentError, CorruptDataError, InMemoryDataModule
+from lightning_modules.checkpoints import describe_damage
 from lightning_modules.errors import (
+    MAX_SEED,
     INTERRUPTED_EXIT,
     USER_ERRORS,
     StopOnSignal,
@@ -75,8 +76,8 @@ class LabCLI(LightningCLI):
         super().parse_arguments(parser, args)
         config = self.config[self.config["subcommand"]] if self.config.get("subcommand") else self.config
         seed = config.get("seed_everything")
-        if not isinstance(seed, bool) and isinstance(seed, int) and not 0 <= seed < 2**32:
-            raise BadArgumentError(f"--seed_everything must be from 0 to {2**32 - 1} (or true for a random one), got {seed}")
+        if not isinstance(seed, bool) and isinstance(seed, int) and not 0 <= seed <= MAX_SEED:
+            raise BadArgumentError(f"--seed_everything must be from 0 to {MAX_SEED} (or true for a random one), got {seed}")
         threads = config.get("torch_threads")
         if threads is not None and threads < 1:
             raise BadArgumentError(f"--torch_threads must be at least 1 (or null: torch's default), got {threads}")
@@ -173,12 +174,9 @@ def read_checkpoint(ckpt_path: Any) -> dict[str, Any] | None:
         # as Lightning loads it (weights only: loading runs no code from the file)
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # noqa: BLE001 (torch raises a different error for every way a file can be wrong)
-        text = str(error).strip()
-        if isinstance(error, EOFError) or path.stat().st_size == 0:
-            reason = "it is empty or cut short"
-        elif isinstance(error, pickle.UnpicklingError) or text.startswith("Weights only load failed"):
-            reason = "it is not a PyTorch file of weights"
-        else:
+        reason = describe_damage(path)  # empty, cut short, not a checkpoint: as the checkpoint reader says it
+        if reason is None:
+            text = str(error).strip()
             reason = f"{type(error).__name__}: {text.splitlines()[0][:100] if text else ''}"
         raise CorruptDataError(f"--ckpt_path {ckpt_path} is not a checkpoint that can be read: {reason}") from None
     weights = checkpoint.get("state_dict") if isinstance(checkpoint, dict) else None

@@ -31,6 +31,8 @@ class LabError(RuntimeError):
     """A problem the user can fix (a bad option, a missing trained network); reported without a traceback."""
 
 
+#: the largest seed torch and numpy both take (seeds run from 0 to it)
+MAX_SEED = 2**32 - 1
 #: exit status of a bad argument (as argparse's own errors)
 BAD_ARGUMENT_EXIT = 2
 #: exit status of a command whose data is not available (the chapter run reports the lab as skipped)

@@ -21,7 +21,7 @@ from pytorch_lightning import seed_everything
 from torchvision.models import ResNet50_Weights
 
 from datamodules.book_images import book_images_dir, load_images
-from runner import LabArgumentParser, check_log_dir, run, whole_number, write_json
+from runner import LabArgumentParser, check_log_dir, run, seed_number, write_json
 from lightning_modules.pretrained import (
     TopK,
     book_transform,
@@ -46,7 +46,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default="DEFAULT",
         help="torchvision's ResNet50 weights; 'none' is a random network (offline smoke test)",
     )
-    parser.add_argument("--seed", type=whole_number(0, 2**32 - 1), default=0, help="random seed, 0 to 4294967295 (default: 0)")
+    parser.add_argument("--seed", type=seed_number, default=0, help="random seed, 0 to 4294967295 (default: 0)")
     args = parser.parse_args(argv)
     if args.images is not None and not args.images.is_dir():
         parser.error(f"--images {args.images}: no such folder; give a folder of images")

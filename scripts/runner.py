@@ -35,6 +35,7 @@ from lightning_modules.checkpoints import DiskFullError, WriteError, disk_full, 
 from lightning_modules.curves import plot_seed_runs, read_metrics, summary_plot
 from lightning_modules.errors import (
     INTERRUPTED_EXIT,
+    MAX_SEED,
     STOP,
     USER_ERRORS,
     LabError,
@@ -76,6 +77,10 @@ def whole_number(minimum: int, maximum: int | None = None, hint: str = "") -> Ca
 
     parse.__name__ = "whole number"
     return parse
+
+
+#: an argparse ``type``: a seed (0 to MAX_SEED)
+seed_number = whole_number(0, MAX_SEED)
 
 
 def strategy_name(text: str) -> str:
@@ -162,8 +167,8 @@ def lab_parser(description: str, settings: BookNetwork, data: bool = False) -> a
                         help="Lightning strategy, e.g. ddp for several devices")
     parser.add_argument("--num-nodes", type=whole_number(1), default=1, help="machines taking part (with ddp)")
     parser.add_argument("--log-dir", default="logs", help="where CSV logs, curves and results.json go (default: logs)")
-    parser.add_argument("--seed", type=whole_number(0, 2**32 - 1), default=0,
-                        help="random seed, 0 to 4294967295 (default: 0, as in the book)")
+    parser.add_argument("--seed", type=seed_number, default=0,
+                        help=f"random seed, 0 to {MAX_SEED} (default: 0, as in the book)")
     parser.add_argument(
         "--seeds", type=seed_list, default=None, metavar="K or S1,S2,...",
         help="train each network once per seed: K seeds from --seed on (--seeds 5: 0 to 4), or a list (--seeds 0,3,7);"
@@ -194,10 +199,9 @@ def lab_parser(description: str, settings: BookNetwork, data: bool = False) -> a
 
 def seed_list(text: str) -> list[int] | int:
     """``--seeds``: a count K (at least 1), or a comma-separated list of distinct seeds."""
-    parse_seed = whole_number(0, 2**32 - 1)
     if "," not in text:
         return whole_number(1, 1000, hint=" (a count of seeds; give a list such as 0,3,7 for particular seeds)")(text)
-    seeds = [parse_seed(part.strip()) for part in text.split(",") if part.strip()]
+    seeds = [seed_number(part.strip()) for part in text.split(",") if part.strip()]
     if not seeds or len(set(seeds)) != len(seeds):
         raise argparse.ArgumentTypeError(f"{text!r}: give distinct seeds, e.g. 0,1,2")
     return seeds
