@@ -9,7 +9,7 @@ from pathlib import Path
 from torch import Tensor
 from torchvision.io import ImageReadMode, read_image
 
-from datamodules.base import DataUnavailableError
+from datamodules.errors import DataUnavailableError
 
 #: what :func:`torchvision.io.read_image` decodes
 READABLE = "JPEG, PNG, WebP or GIF"

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-import pickle
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 from torchvision import datasets
+from torchvision.datasets.utils import download_and_extract_archive
 
-from datamodules.base import CorruptDataError, Tensors
+from datamodules.batching import Tensors
+from datamodules.errors import CorruptDataError
 from datamodules.images import ImageDataModule, check_images, random_crop_flip, seeded_generator
+from datamodules.safe_pickle import NUMPY_ARRAYS, load_pickle
 
 #: md5 of the three files of ``cifar-100-python/``, as torchvision lists them
 CHECKSUMS = {
@@ -19,12 +21,10 @@ CHECKSUMS = {
 } | {datasets.CIFAR100.meta["filename"]: datasets.CIFAR100.meta["md5"]}
 
 
-class _UncheckedCIFAR100(datasets.CIFAR100):
-    """torchvision's CIFAR100 reader with its md5 checks off: to torchvision an md5 of None means "exists"."""
-
-    train_list = [[name, None] for name, _ in datasets.CIFAR100.train_list]
-    test_list = [[name, None] for name, _ in datasets.CIFAR100.test_list]
-    meta = {**datasets.CIFAR100.meta, "md5": None}
+#: what CIFAR100's pickles name: numpy's array reconstruction, nothing else (see :mod:`datamodules.safe_pickle`)
+PICKLED_NAMES = NUMPY_ARRAYS
+#: what to do about a damaged file of ``cifar-100-python/``
+_REMEDY = "delete it and run again to fetch it afresh (or replace it with the file from the original archive)"
 
 
 class CIFAR100DataModule(ImageDataModule):
@@ -41,7 +41,8 @@ class CIFAR100DataModule(ImageDataModule):
         limit: keep only the first rows of the training and test sets, for a quick trial.
         eval_batch_size: rows per validation/test batch (default ``batch_size``).
         verify: check the md5 of the three files; ``False`` reads files in the same pickle
-            format that are not the originals (test files).
+            format that are not the originals (test files). Verified or not, the pickles are read
+            without running code from them: a file naming anything but numpy's arrays is refused.
         augment: random crop (zero padding 4) and horizontal flip of each training image, drawn
             per image from ``seed`` and the epoch; validation and test batches are never augmented.
             Not in the book (off by default).
@@ -97,28 +98,51 @@ class CIFAR100DataModule(ImageDataModule):
         )
 
     def _download(self) -> None:
-        datasets.CIFAR100(self.data_dir, train=False, download=True)  # fetches and unpacks the archive
+        """Fetch the archive (md5-checked by torchvision) and unpack it; nothing is unpickled here."""
+        download_and_extract_archive(
+            datasets.CIFAR100.url, self.data_dir, filename=datasets.CIFAR100.filename, md5=datasets.CIFAR100.tgz_md5
+        )
+
+    def archives(self) -> dict[Path, str]:
+        return {Path(self.data_dir) / datasets.CIFAR100.filename: datasets.CIFAR100.tgz_md5}
 
     def _read(self) -> tuple[Tensors, Tensors]:
+        self.classes = self._read_classes()
         return self._read_split(train=True), self._read_split(train=False)
 
-    def _read_split(self, train: bool) -> Tensors:
-        ((name, _),) = datasets.CIFAR100.train_list if train else datasets.CIFAR100.test_list
-        path, meta = self.folder() / name, self.folder() / datasets.CIFAR100.meta["filename"]
-        try:
-            data = _UncheckedCIFAR100(self.data_dir, train=train)
-        except (pickle.UnpicklingError, EOFError, KeyError, ValueError, TypeError, AttributeError) as error:
+    def _read_classes(self) -> list[str]:
+        """The 100 fine label names of ``meta``."""
+        path = self.folder() / datasets.CIFAR100.meta["filename"]
+        meta = load_pickle(path, "a CIFAR100 pickle", PICKLED_NAMES, remedy=_REMEDY)
+        names = meta.get(datasets.CIFAR100.meta["key"]) if isinstance(meta, dict) else None
+        if not isinstance(names, list) or len(names) != self.num_classes or not all(isinstance(n, str) for n in names):
             raise CorruptDataError(
-                f"cannot read {path} and {meta} as CIFAR100 pickles ({type(error).__name__}: {error}): "
-                "a file is corrupt or truncated; delete the folder and run again to fetch it afresh"
-            ) from error
-        if data.data.dtype != np.uint8:
-            raise CorruptDataError(f"{path}: expected uint8 pixel data, got {data.data.dtype}")
-        images = torch.from_numpy(data.data).permute(0, 3, 1, 2).contiguous()  # torchvision's HWC back to CHW
-        labels = torch.as_tensor(data.targets, dtype=torch.int64)
-        check_images(path, images, labels, self.image_shape, self.num_classes)
-        self.classes = list(data.classes)  # the fine label names in meta
-        return images, labels
+                f"{path} holds no list of {self.num_classes} fine label names ('fine_label_names'): "
+                f"it is not CIFAR100's meta file; {_REMEDY}"
+            )
+        return names
+
+    def _read_split(self, train: bool) -> Tensors:
+        """``(uint8 images (N, 3, 32, 32), int64 fine labels)`` of ``train`` or ``test``: rows of 1024 red,
+        1024 green and 1024 blue values, as torchvision reads them (without its copy to HWC and back)."""
+        ((name, _),) = datasets.CIFAR100.train_list if train else datasets.CIFAR100.test_list
+        path = self.folder() / name
+        entry = load_pickle(path, "a CIFAR100 pickle", PICKLED_NAMES, remedy=_REMEDY)
+        data = entry.get("data") if isinstance(entry, dict) else None
+        labels = entry.get("fine_labels", entry.get("labels")) if isinstance(entry, dict) else None
+        if not isinstance(data, np.ndarray) or labels is None:
+            raise CorruptDataError(f"{path} holds no 'data' array and 'fine_labels': it is not a CIFAR100 file; {_REMEDY}")
+        if data.dtype != np.uint8:
+            raise CorruptDataError(f"{path}: expected uint8 pixel data, got {data.dtype}; {_REMEDY}")
+        if data.size % 3072:
+            raise CorruptDataError(f"{path}: {data.size} pixel values are not whole 3 x 32 x 32 images; {_REMEDY}")
+        try:
+            targets = torch.as_tensor(np.asarray(labels, dtype=np.int64))
+        except (TypeError, ValueError, OverflowError):
+            raise CorruptDataError(f"{path}: its labels are not whole numbers; {_REMEDY}") from None
+        images = torch.from_numpy(np.ascontiguousarray(data.reshape(-1, *self.image_shape)))
+        check_images(path, images, targets.reshape(-1), self.image_shape, self.num_classes)
+        return images, targets.reshape(-1)
 
     # -- per-batch work on the accelerator --------------------------------------------------------
     def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:

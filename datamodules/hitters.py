@@ -7,7 +7,8 @@ import warnings
 import numpy as np
 from sklearn.model_selection import train_test_split
 
-from datamodules.base import DesignArrays, InMemoryDataModule, Tensors
+from datamodules.base import DesignArrays, InMemoryDataModule
+from datamodules.batching import Tensors
 
 
 def load_hitters(test_size: float = 1 / 3, random_state: int = 1) -> DesignArrays:

@@ -8,15 +8,18 @@ hook runs when the data module is handed to the Trainer (``datamodule=dm``);
 loaders taken by hand, before any ``fit``, convert their batches themselves.
 
 Also here: checksum checks, the messages for missing and corrupt data files
-(the errors themselves are in ``datamodules.base``), and the shape-identical
+(the errors themselves are in ``datamodules.errors``), and the shape-identical
 synthetic data for machines without the real files.
 """
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import math
+import tarfile
 import warnings
+import zlib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
@@ -26,7 +29,9 @@ import torch.nn.functional as F
 from torch import Tensor
 from torchvision.datasets.utils import calculate_md5
 
-from datamodules.base import BadArgumentError, CorruptDataError, DataUnavailableError, InMemoryDataModule, SyntheticDataWarning, Tensors
+from datamodules.base import InMemoryDataModule, SyntheticDataWarning
+from datamodules.batching import Tensors
+from datamodules.errors import BadArgumentError, CorruptDataError, DataUnavailableError
 
 
 def seeded_generator(*keys: Any) -> torch.Generator:
@@ -55,7 +60,8 @@ def verify_checksums(folder: Path, checksums: Mapping[str, str]) -> None:
             raise CorruptDataError(
                 f"checksum mismatch for {path}: md5 {actual}, expected {expected}. The file is corrupt, truncated "
                 "or not the original: delete it and run again to fetch it afresh "
-                "(or pass verify=False to read files in the same format that are not the originals)."
+                "(or, for files of your own in the same format, pass verify=False: they are then read "
+                "without the check, and never run as code)."
             )
 
 
@@ -149,7 +155,7 @@ def check_images(
         )
     if len(images) != len(labels):
         raise CorruptDataError(f"{where}: {len(images)} images but {len(labels)} labels")
-    if len(labels) and not (0 <= int(labels.min()) and int(labels.max()) < num_classes):
+    if len(labels) and not (int(labels.min()) >= 0 and int(labels.max()) < num_classes):
         raise CorruptDataError(f"{where}: labels outside 0..{num_classes - 1}")
 
 
@@ -208,8 +214,28 @@ class ImageDataModule(InMemoryDataModule):
         return [f"class_{i:0{len(str(self.num_classes - 1))}d}" for i in range(self.num_classes)]
 
     # -- Lightning hooks -----------------------------------------------------
+    def archives(self) -> dict[Path, str]:
+        """The archives :meth:`_download` fetches and unpacks, each with its md5 (a good one is unpacked
+        without a download; a damaged one is fetched again)."""
+        return {}
+
+    def damaged_archives(self) -> list[tuple[Path, str, str]]:
+        """``(path, md5, expected md5)`` of each archive that is there but is not the original (cut short, say)."""
+        damaged = []
+        for path, expected in self.archives().items():
+            if path.is_file():
+                actual = calculate_md5(str(path))
+                if actual != expected:
+                    damaged.append((path, actual, expected))
+        return damaged
+
     def prepare_data(self) -> None:
-        """Download the files if any is missing (never for synthetic data)."""
+        """Download the files if any is missing (never for synthetic data).
+
+        An archive already there is unpacked when it is the original; when it
+        is damaged and no fresh copy can be downloaded, the error says it is
+        damaged (not missing) and what to do.
+        """
         if self.synthetic or not self.missing_files():
             return
         try:
@@ -217,7 +243,24 @@ class ImageDataModule(InMemoryDataModule):
         except (OSError, RuntimeError) as error:  # URLError is an OSError; torchvision wraps some in RuntimeError
             lines = [line.strip() for line in str(error).splitlines() if line.strip()]
             reason = lines[-1] if lines else type(error).__name__
+            damaged = self.damaged_archives()
+            if damaged:
+                raise CorruptDataError(self._damaged_message(damaged, reason)) from None
             raise DataUnavailableError(self._unavailable_message(f"could not be downloaded ({reason})")) from error
+        except (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile) as error:  # an archive that won't unpack
+            damaged = self.damaged_archives() or [(path, "?", md5) for path, md5 in self.archives().items()]
+            raise CorruptDataError(self._damaged_message(damaged, f"{type(error).__name__}: {error}")) from None
+
+    def _damaged_message(self, damaged: list[tuple[Path, str, str]], reason: str) -> str:
+        names = ", ".join(f"{path.resolve()} (md5 {actual}, expected {expected})" for path, actual, expected in damaged)
+        many = len(damaged) > 1
+        return (
+            f"{self.name} is not unpacked yet, and the archive{'s' if many else ''} there {'are' if many else 'is'} "
+            f"damaged: {names}, cut short, corrupt or not the original; a fresh copy could not be downloaded "
+            f"({reason}). Delete {'them' if many else 'it'} so that {'they are' if many else 'it is'} downloaded "
+            f"again on the next run with internet, or replace {'them' if many else 'it'} with the original "
+            f"from {self.where_to_get()}."
+        )
 
     def load(self) -> tuple[Tensors, Tensors]:
         if self.synthetic:

@@ -9,7 +9,8 @@ from torch import Tensor
 from torchvision import datasets
 from torchvision.datasets.mnist import read_image_file, read_label_file
 
-from datamodules.base import CorruptDataError, Tensors
+from datamodules.batching import Tensors
+from datamodules.errors import CorruptDataError
 from datamodules.images import ImageDataModule, check_images
 
 #: md5 of the uncompressed IDX files (torchvision checks only the .gz archives it downloads)
@@ -82,6 +83,9 @@ class MNISTDataModule(ImageDataModule):
 
     def synthetic_classes(self) -> list[str]:
         return list(datasets.MNIST.classes)  # the labels are still the digits 0-9
+
+    def archives(self) -> dict[Path, str]:
+        return {self.folder() / name: md5 for name, md5 in datasets.MNIST.resources}
 
     def _download(self) -> None:
         datasets.MNIST(self.data_dir, train=False, download=True)  # fetches and unpacks all four files

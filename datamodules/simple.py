@@ -14,11 +14,13 @@ import math
 import warnings
 from typing import Any
 
-import numpy as np
 import torch
 from torch.utils.data import Dataset, TensorDataset, random_split
 
-from datamodules.base import BadArgumentError, InMemoryDataModule, Validation
+from datamodules.arguments import as_dataset, as_tensor, equal_lengths, fraction_or_count
+from datamodules.base import InMemoryDataModule
+from datamodules.errors import BadArgumentError
+from datamodules.splitting import Validation
 
 #: the most values (rows × features) an evaluation batch of tensors holds by default
 EVAL_BATCH_VALUES = 1 << 16
@@ -28,8 +30,12 @@ class SimpleDataModule(InMemoryDataModule):
     """Training and test data sets, an optional validation split, and their loaders.
 
     Args:
-        train_dataset: any map-style data set of ``(features, target)`` pairs.
-        test_dataset: the same, for testing.
+        train_dataset: any map-style data set of ``(features, target)`` pairs, or ``(X, y)``:
+            a tuple of arrays of equal length (tensors, numpy arrays, pandas objects).
+            An empty one is refused.
+        test_dataset: the same, for testing. An empty one is refused when it is
+            tested on (``trainer.test``), not before: ``fromarrays(test=0)`` makes one
+            for a module that is only fitted.
         batch_size: training batch size (validation and test too, unless
             ``eval_batch_size`` says otherwise).
         num_workers: worker processes of the ``DataLoader`` for data sets that are
@@ -37,8 +43,9 @@ class SimpleDataModule(InMemoryDataModule):
             Tensor data sets are sliced in the main process and need none.
         persistent_workers: keep those workers alive between epochs.
         validation: a fraction or a count of training rows held out (the rows
-            the book's helper holds out for the same ``seed``), a data set of
-            its own (the book passes the test set), or ``None`` for none.
+            the book's helper holds out for the same ``seed``; numpy numbers are
+            taken), a data set of its own (the book passes the test set) or
+            ``(X, y)`` arrays, or ``None`` for none.
         seed: seed of the held-out rows and of the shuffling.
         eval_batch_size: validation and test batch size. Default: ``batch_size`` for
             data sets served by a ``DataLoader``; for tensors, batches of up to
@@ -69,6 +76,12 @@ class SimpleDataModule(InMemoryDataModule):
             num_workers=num_workers,
             persistent_workers=persistent_workers,
         )
+        train_dataset, test_dataset = as_dataset(train_dataset, "train_dataset"), as_dataset(test_dataset, "test_dataset")
+        if _length(train_dataset) == 0:
+            raise BadArgumentError(
+                "train_dataset is empty (0 rows): fitting it would run zero steps and leave the network untrained; "
+                "give a training set with rows"
+            )
         self._datasets = (train_dataset, test_dataset)
         self._eval_batch_size_given = eval_batch_size is not None
 
@@ -97,13 +110,21 @@ class SimpleDataModule(InMemoryDataModule):
     ) -> SimpleDataModule:
         """A data module from arrays of equal length (features, ..., target), split as the book's helper splits them.
 
+        Arrays of different lengths are refused (rows are paired by position), as are
+        columns that are not numbers; numpy arrays, DataFrames and tensors are taken.
+
         ``test`` and ``validation`` are fractions or counts of the rows; the rows
         go to training, test and validation as ``ISLP.torch.SimpleDataModule.fromarrays``
         sends them for the same ``seed``. With ``test_as_validation`` the test
         rows also serve as the validation set. Floating-point arrays become
         float32 tensors (what a network's weights are); others keep their type.
         """
-        tensors = [_as_tensor(array) for array in arrays]
+        if len(arrays) < 1:
+            raise BadArgumentError("fromarrays() needs the arrays: fromarrays(X, y), of equal length")
+        names = [f"array {i + 1} of {len(arrays)}" for i in range(len(arrays))]
+        tensors = [as_tensor(array, name) for array, name in zip(arrays, names)]
+        equal_lengths(tensors, names, "fromarrays")
+        test, validation = fraction_or_count(test, "test"), fraction_or_count(validation, "validation")
         total = len(tensors[0])
         counts = [int(share * total) if isinstance(share, float) else int(share) for share in (test, validation)]
         if total <= sum(counts):
@@ -143,6 +164,8 @@ def _rows_within(values: int, split: tuple) -> int:
     return max(1, min(len(features), values // per_row))
 
 
-def _as_tensor(array: Any) -> torch.Tensor:
-    tensor = torch.as_tensor(np.asarray(array)) if not isinstance(array, torch.Tensor) else array
-    return tensor.to(torch.get_default_dtype()) if tensor.is_floating_point() else tensor
+def _length(data: Any) -> int | None:
+    try:
+        return len(data)
+    except TypeError:  # an iterable-style data set: its rows are counted as they are served
+        return None

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import os
 import time
 from pathlib import Path
 from typing import Any
@@ -12,11 +11,9 @@ import pandas as pd
 import torch
 from pytorch_lightning import Callback, LightningModule, Trainer
 
+from datamodules.errors import NonFiniteLossError
+from datamodules.files import write_atomically
 from lightning_modules.lightning_internals import set_csv_columns
-
-
-class NonFiniteLossError(RuntimeError):
-    """The training loss became NaN or infinite."""
 
 
 class ErrorTracker(Callback):
@@ -157,9 +154,7 @@ class ResumableCSVLog(Callback):
         )
         rows = completed_rows(previous, restored["epoch"], restored["step"], restored["figures"])
         columns = sorted(rows.columns)  # Lightning's writer keeps its columns sorted too
-        temporary = csv.with_suffix(".csv.tmp")
-        rows[columns].to_csv(temporary, index=False)
-        os.replace(temporary, csv)
+        write_atomically(csv, rows[columns].to_csv(index=False).encode())
         set_csv_columns(writer, columns)  # its next rows append under the same header
 
 

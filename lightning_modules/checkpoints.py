@@ -17,12 +17,7 @@ which :func:`~lightning_modules.trainer.make_trainer` and ``islp-lab`` pass);
 
 from __future__ import annotations
 
-import contextlib
-import errno
 import io
-import os
-import shutil
-import tempfile
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
@@ -31,127 +26,8 @@ from typing import Any
 import torch
 from pytorch_lightning.plugins.io import TorchCheckpointIO
 
-from lightning_modules.errors import LabError
-
-#: errors of a filesystem that has no room left (a full disk, or the user's quota)
-NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
-
-#: how much one ``os.write`` call hands the kernel
-_CHUNK = 1 << 20
-
-
-class DiskFullError(LabError):
-    """The disk (or quota) filled up while a file was written; the previous file is kept."""
-
-
-class WriteError(LabError):
-    """A file could not be written for a reason of the machine (a folder not writable, a name taken by a folder)."""
-
-
-class CheckpointError(LabError):
-    """A checkpoint file cannot be read: empty, cut short, or not a checkpoint at all."""
-
-
-def is_disk_full(error: BaseException) -> bool:
-    """Is ``error`` the filesystem saying it has no room left?"""
-    return isinstance(error, OSError) and error.errno in NO_SPACE
-
-
-def _free_space(folder: Path) -> str:
-    try:
-        free = shutil.disk_usage(folder).free
-    except OSError:
-        return "unknown"
-    for unit in ("bytes", "KB", "MB", "GB"):
-        if free < 1024 or unit == "GB":
-            return f"{free:.0f} {unit}" if unit == "bytes" else f"{free:.1f} {unit}"
-        free /= 1024
-    return "unknown"  # pragma: no cover
-
-
-def disk_full(path: str | Path, kept: str = "", then: str = "then --resume continues from the last checkpoint") -> DiskFullError:
-    """The one-line error for a write to ``path`` that found the disk full (``kept``: what is still there,
-    ``then``: how to go on once there is room)."""
-    path = Path(path)
-    folder = path if path.is_dir() else path.parent
-    kept_text = f"; {kept}" if kept else ""
-    return DiskFullError(
-        f"the disk is full: could not write {path} ({_free_space(folder)} free on that filesystem){kept_text}; "
-        f"free some space or choose another --log-dir, {then}"
-    )
-
-
-def fsync_directory(folder: str | Path) -> None:
-    """Make a rename in ``folder`` durable (a no-op where folders can't be opened, as on Windows)."""
-    try:
-        descriptor = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(descriptor)
-    except OSError:
-        pass  # some filesystems don't fsync folders; the rename itself is still atomic
-    finally:
-        os.close(descriptor)
-
-
-def _temporary_names(path: Path) -> str:
-    return f".{path.name}."
-
-
-def remove_leftovers(path: str | Path) -> None:
-    """Delete temporary files a killed writer left beside ``path`` (they never replace it, so they are junk)."""
-    path = Path(path)
-    for leftover in path.parent.glob(f"{_temporary_names(path)}*.tmp"):
-        with contextlib.suppress(OSError):
-            leftover.unlink()
-
-
-def write_atomically(path: str | Path, data: bytes | memoryview, kept: str = "") -> Path:
-    """Write ``data`` to ``path`` so that ``path`` is always either its old content or ``data``, whole.
-
-    The bytes go to a temporary file in ``path``'s own folder (so the rename
-    never crosses filesystems), are fsynced, renamed over ``path``, and the
-    folder is fsynced. A full disk removes the temporary file, keeps the old
-    ``path`` and raises :class:`DiskFullError` (``kept`` says what the user
-    still has); another error of the filesystem (a folder not writable) raises
-    :class:`WriteError`, naming ``path``; anything else (an interrupt) removes
-    the temporary file and re-raises.
-    """
-    path = Path(path)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=_temporary_names(path), suffix=".tmp")
-    except OSError as error:
-        raise _write_error(path, error, kept) from error
-    try:
-        try:
-            view = memoryview(data).cast("B")
-            for start in range(0, len(view), _CHUNK):
-                chunk = view[start : start + _CHUNK]
-                while chunk:
-                    written = os.write(descriptor, chunk)
-                    chunk = chunk[written:]
-            os.fsync(descriptor)
-        finally:
-            os.close(descriptor)
-        os.replace(temporary, path)
-    except BaseException as error:
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)
-        if isinstance(error, OSError):
-            raise _write_error(path, error, kept) from error
-        raise
-    fsync_directory(path.parent)
-    return path
-
-
-def _write_error(path: Path, error: OSError, kept: str) -> LabError:
-    if is_disk_full(error):
-        return disk_full(path, kept)
-    kept_text = f"; {kept}" if kept else ""
-    return WriteError(f"could not write {path}: {error.strerror or error}{kept_text}; check the folder's permissions, and that no folder has that name")
-
+from datamodules.errors import CheckpointError, DiskFullError, WriteError  # noqa: F401 (raised by the writer)
+from datamodules.files import disk_full, fsync_directory, is_disk_full, remove_leftovers, write_atomically  # noqa: F401
 
 def _is_local(path: str | Path) -> bool:
     text = str(path)
@@ -171,6 +47,29 @@ def describe_damage(path: str | Path) -> str | None:
     if magic != b"PK\x03\x04" and not magic.startswith(b"\x80"):
         return "it is not a checkpoint (not a file torch.save or Lightning wrote)"
     return None
+
+
+def read_checkpoint(path: str | Path) -> dict[str, Any]:
+    """A checkpoint file's contents, loaded as Lightning loads it: weights only, so no code from the file runs.
+
+    A file that can't be read raises :class:`CheckpointError` whose ``reason``
+    says why (empty, cut short, not a checkpoint, or torch's own first line).
+    """
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # noqa: BLE001 (torch raises a different error for every way a file can be wrong)
+        reason = describe_damage(path)
+        if reason is None:
+            text = str(error).strip()
+            reason = f"{type(error).__name__}: {text.splitlines()[0][:100] if text else ''}"
+        failure = CheckpointError(f"{path} is not a checkpoint that can be read: {reason}")
+        failure.reason = reason
+        raise failure from None
+    if not isinstance(checkpoint, dict):
+        failure = CheckpointError(f"{path} is not a Lightning checkpoint (it holds no state_dict)")
+        failure.reason = "it holds no state_dict"
+        raise failure
+    return checkpoint
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):

@@ -24,17 +24,10 @@ import torch
 from pytorch_lightning.cli import LightningArgumentParser, LightningCLI
 from pytorch_lightning.utilities import rank_zero_only
 
-from datamodules.base import BadArgumentError, CorruptDataError, InMemoryDataModule
-from lightning_modules.checkpoints import describe_damage
-from lightning_modules.errors import (
-    MAX_SEED,
-    INTERRUPTED_EXIT,
-    USER_ERRORS,
-    StopOnSignal,
-    exit_status,
-    interrupting_signal,
-    signals_stop_runs,
-)
+from datamodules.base import InMemoryDataModule
+from datamodules.errors import MAX_SEED, BadArgumentError, CheckpointError, CorruptDataError, exit_status, user_errors
+from lightning_modules import checkpoints
+from lightning_modules.signals import INTERRUPTED_EXIT, StopOnSignal, interrupting_signal, signals_stop_runs
 from lightning_modules.module import SimpleModule
 from lightning_modules.predictions import PrintPredictions
 from lightning_modules.trainer import (
@@ -82,7 +75,7 @@ class LabCLI(LightningCLI):
         if threads is not None and threads < 1:
             raise BadArgumentError(f"--torch_threads must be at least 1 (or null: torch's default), got {threads}")
         # before LightningCLI reads the checkpoint's hyperparameters (a file that is none would end in a traceback)
-        self._checkpoint_weights = read_checkpoint(config.get("ckpt_path"))
+        self._checkpoint_weights = checkpoint_weights(config.get("ckpt_path"))
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         parser.add_argument(
@@ -157,7 +150,7 @@ class LabCLI(LightningCLI):
             nothing_to_resume(Path(init_args.save_dir) / name, "--ckpt_path last")
 
 
-def read_checkpoint(ckpt_path: Any) -> dict[str, Any] | None:
+def checkpoint_weights(ckpt_path: Any) -> dict[str, Any] | None:
     """The weights (``state_dict``) in ``--ckpt_path``; None for ``last``, ``best``... that Lightning resolves.
 
     A missing file is a :class:`BadArgumentError`, a file that is not a Lightning
@@ -171,15 +164,10 @@ def read_checkpoint(ckpt_path: Any) -> dict[str, Any] | None:
             f"--ckpt_path {ckpt_path}: no such file; give a checkpoint (logs/<lab>/<model>/version_N/checkpoints/last.ckpt) or last"
         )
     try:
-        # as Lightning loads it (weights only: loading runs no code from the file)
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # noqa: BLE001 (torch raises a different error for every way a file can be wrong)
-        reason = describe_damage(path)  # empty, cut short, not a checkpoint: as the checkpoint reader says it
-        if reason is None:
-            text = str(error).strip()
-            reason = f"{type(error).__name__}: {text.splitlines()[0][:100] if text else ''}"
-        raise CorruptDataError(f"--ckpt_path {ckpt_path} is not a checkpoint that can be read: {reason}") from None
-    weights = checkpoint.get("state_dict") if isinstance(checkpoint, dict) else None
+        checkpoint = checkpoints.read_checkpoint(path)
+    except CheckpointError as error:
+        raise CorruptDataError(f"--ckpt_path {ckpt_path} is not a checkpoint that can be read: {error.reason}") from None
+    weights = checkpoint.get("state_dict")
     if not isinstance(weights, dict):
         raise CorruptDataError(f"--ckpt_path {ckpt_path} is not a Lightning checkpoint (it holds no state_dict)")
     return weights
@@ -231,7 +219,7 @@ def check_config_files(args: Sequence[str]) -> None:
 def user_error_behind(error: BaseException) -> BaseException | None:
     """The user error that ``error`` is, or was raised from (jsonargparse wraps a constructor's error in its own)."""
     while error is not None:
-        if isinstance(error, USER_ERRORS):
+        if isinstance(error, user_errors()):
             return error
         error = error.__cause__
     return None

@@ -13,16 +13,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from matplotlib.backend_bases import FigureCanvasBase
 
-
-class CurvesError(ValueError):
-    """A metrics file is missing, empty, garbled, or lacks the metric asked for."""
-
-
-class CurvesArgumentError(CurvesError):
-    """What was asked for is not there: a run path that does not exist, or a metric the runs did not log.
-
-    (``islp-curves`` exits 2 for these, as for any bad argument, and 1 for a garbled file.)
-    """
+from datamodules.errors import CurvesArgumentError, CurvesError
 
 
 def metrics_csv(path: str | Path) -> Path:
@@ -97,8 +88,38 @@ def summary_plot(
     ylabel: str = "Loss",
     fontsize: int = 20,
 ) -> plt.Axes:
-    """The book's plot: training and validation values of ``col`` by epoch."""
-    _check_metric(results, col)
+    """The book's plot: training and validation values of ``col`` by epoch.
+
+    ``results`` is the frame of a run's ``metrics.csv`` as the book reads it
+    (``pd.read_csv``), a tidy one (:func:`read_metrics`), or the path of the file
+    or of its log folder. What it lacks (the ``epoch`` column, the columns of
+    ``col``) is said in one :class:`CurvesArgumentError` naming the column
+    missing and the columns there are.
+    """
+    if isinstance(results, (str, os.PathLike)):
+        results = read_metrics(results)
+    if not isinstance(results, pd.DataFrame):
+        raise CurvesArgumentError(
+            f"summary_plot(results=...): give the run's metrics as a DataFrame, e.g. "
+            f"pd.read_csv(logger.experiment.metrics_file_path), or the path of its metrics.csv; got a {type(results).__name__}"
+        )
+    if not all(hasattr(ax, name) for name in ("plot", "set_xlabel", "set_ylabel")):
+        raise CurvesArgumentError(
+            f"summary_plot(ax=...): give a matplotlib Axes, e.g. fig, ax = plt.subplots(1, 1, figsize=(6, 6)); "
+            f"got {type(ax).__name__}"
+        )
+    there = ", ".join(map(str, results.columns[:12])) + (", ..." if len(results.columns) > 12 else "") or "none"
+    if "epoch" not in results.columns:
+        raise CurvesArgumentError(f"summary_plot: results has no 'epoch' column (columns there: {there})")
+    wanted = [f"train_{col}_epoch", f"valid_{col}"]
+    if not any(c in results.columns for c in wanted):
+        raise CurvesArgumentError(
+            f"summary_plot(col={col!r}): results has neither {wanted[0]!r} nor {wanted[1]!r}; metrics present: "
+            f"{', '.join(available_metrics(results)) or 'none'} (columns there: {there})"
+        )
+    not_numbers = [c for c in ("epoch", *wanted) if c in results.columns and not pd.api.types.is_numeric_dtype(results[c])]
+    if not_numbers:
+        raise CurvesArgumentError(f"summary_plot: the column {not_numbers[0]!r} of results holds values that are not numbers")
     for column, color, label in zip(
         [f"train_{col}_epoch", f"valid_{col}"], ["black", "red"], [training_legend, valid_legend]
     ):
@@ -162,13 +183,15 @@ def plot_seed_runs(
 def seed_runs(folder: str | Path) -> list[Path]:
     """The runs of a network trained with ``--seeds``: the latest ``version_N`` with a ``metrics.csv``
     under each ``seed_<s>/`` of ``folder`` (``logs/<lab>/<model>``), by seed; [] when it has none."""
+    from lightning_modules.trainer import versions
+
     runs = []
     seeds = [path for path in Path(folder).glob("seed_*") if path.name.removeprefix("seed_").isdigit()]
     for seed in sorted(seeds, key=lambda path: int(path.name.removeprefix("seed_"))):
-        versions = [path for path in seed.glob("version_*") if (path / "metrics.csv").is_file()]
-        versions = [path for path in versions if path.name.removeprefix("version_").isdigit()]
-        if versions:
-            runs.append(max(versions, key=lambda path: int(path.name.removeprefix("version_"))))
+        logged = [seed / f"version_{number}" for number in versions(seed.parent, seed.name)]
+        logged = [path for path in logged if (path / "metrics.csv").is_file()]
+        if logged:
+            runs.append(logged[-1])
     return runs
 
 

@@ -14,6 +14,8 @@ validation R² is the R² of the whole validation set, not a mean of batch R²s)
 from __future__ import annotations
 
 import copy
+import math
+import numbers
 from collections.abc import Callable
 from typing import Any, Literal
 
@@ -22,7 +24,8 @@ from pytorch_lightning import LightningModule
 from torch import Tensor, nn
 from torchmetrics import Accuracy, MeanAbsoluteError, MeanSquaredError, Metric, MetricCollection, R2Score
 
-from datamodules.base import BadArgumentError
+from datamodules.arguments import whole_number
+from datamodules.errors import BadArgumentError
 
 Task = Literal["regression", "classification", "binary"]
 
@@ -74,10 +77,61 @@ TASK_LOSSES: dict[str, type[nn.Module]] = {
     "binary": nn.BCEWithLogitsLoss,
 }
 _LOSS_TASKS: dict[type[nn.Module], Task] = {
+    nn.MSELoss: "regression",
+    nn.L1Loss: "regression",
+    nn.SmoothL1Loss: "regression",
+    nn.HuberLoss: "regression",
+    nn.PoissonNLLLoss: "regression",
     nn.CrossEntropyLoss: "classification",
     nn.NLLLoss: "classification",
+    nn.MultiMarginLoss: "classification",
     nn.BCEWithLogitsLoss: "binary",
 }
+#: how a reader builds a module for each task (for the messages)
+_CONSTRUCTORS = {
+    "regression": "SimpleModule.regression(model)",
+    "classification": "SimpleModule.classification(model, num_classes=...)",
+    "binary": "SimpleModule.binary_classification(model)",
+}
+_EXAMPLE_LOSSES = {
+    "regression": "nn.MSELoss() (the default) or nn.L1Loss()",
+    "classification": "nn.CrossEntropyLoss() (the default)",
+    "binary": "nn.BCEWithLogitsLoss() (the default)",
+}
+
+
+def _loss_task(loss: Any) -> Task | None:
+    """The task a loss module is made for (``None``: a loss of the reader's own, taken on trust)."""
+    for kind in type(loss).__mro__:
+        if kind in _LOSS_TASKS:
+            return _LOSS_TASKS[kind]
+    return None
+
+
+def _check_loss(loss: Any, task: Task | None) -> Task:
+    """The task, given or implied by ``loss``; a loss made for another task is refused, naming ``loss``."""
+    if loss is not None:
+        if isinstance(loss, type):
+            raise BadArgumentError(f"loss={loss.__name__} is a class: give a loss object, e.g. loss={loss.__name__}()")
+        if not callable(loss):
+            raise BadArgumentError(f"loss must be a loss module or function, e.g. nn.MSELoss(), got {loss!r}")
+        if isinstance(loss, nn.BCELoss):  # the module hands the loss logits (and its metrics sigmoid(logits))
+            raise BadArgumentError(
+                "loss=BCELoss() takes probabilities, but the network's outputs here are logits: give "
+                "loss=nn.BCEWithLogitsLoss() (the default of binary_classification) and no final Sigmoid"
+            )
+    implied = _loss_task(loss)
+    task = task or implied or "regression"
+    if task not in TASK_LOSSES:
+        raise BadArgumentError(f"unknown task {task!r}: choose regression, classification or binary")
+    if implied is not None and implied != task:
+        name = type(loss).__name__
+        raise BadArgumentError(
+            f"loss={name}() is a loss for {implied} ({_CONSTRUCTORS[implied]}), not for {task}: give "
+            f"{_CONSTRUCTORS[task]} a {task} loss, e.g. {_EXAMPLE_LOSSES[task]}, or build the module with "
+            f"{_CONSTRUCTORS[implied]}"
+        )
+    return task
 
 
 class SimpleModule(LightningModule):
@@ -109,6 +163,16 @@ class SimpleModule(LightningModule):
         lr: learning rate of an optimizer given by name (the book's default is RMSprop's 0.01).
         optimizer_kwargs: further keyword arguments of an optimizer given by name.
 
+    A reader's mistakes are refused with a :class:`BadArgumentError` saying what
+    to give instead, not trained on silently: a loss made for another task
+    (``regression(model, loss=nn.CrossEntropyLoss())``) when the module is built;
+    targets that do not suit the task at the first batch of each stage of each
+    epoch (regression: float targets, one output per target; classification:
+    whole-number labels in ``0..num_classes-1``, ``num_classes`` outputs per
+    row; binary: targets 0 or 1, one logit per row); and an empty training or
+    test set (fitting zero steps, or testing nothing, is an error, not an
+    empty result).
+
     ``module.loss`` is the loss and ``module.metrics`` the metrics as given (the
     template of each stage's copy). A checkpoint reloads with
     ``SimpleModule.load_from_checkpoint(path, model=network)``; a module built
@@ -129,17 +193,22 @@ class SimpleModule(LightningModule):
         optimizer_kwargs: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
-        task = task or _LOSS_TASKS.get(type(loss), "regression")
-        if task not in TASK_LOSSES:
-            raise BadArgumentError(f"unknown task {task!r}: choose regression, classification or binary")
-        if task == "classification" and not num_classes:
-            raise BadArgumentError(f"a classification task needs num_classes, got {num_classes!r}")
+        if not isinstance(model, nn.Module):
+            what = f"the class {model.__name__}: build the network first, e.g. {model.__name__}(...)" if isinstance(model, type) \
+                else f"a {type(model).__name__}"
+            raise BadArgumentError(f"model must be a network (an nn.Module), got {what}")
+        task = _check_loss(loss, task)
+        if task == "classification":
+            if num_classes is None:
+                raise BadArgumentError(f"a classification task needs num_classes, got {num_classes!r}")
+            num_classes = whole_number(num_classes, "num_classes", 2, "the number of classes, e.g. 10 for MNIST")
         optimizer = optimizer or "RMSprop"
         if isinstance(optimizer, str):
             if not isinstance(getattr(torch.optim, optimizer, None), type):
                 raise BadArgumentError(f"unknown optimizer {optimizer!r}: use the name of a torch.optim class, e.g. RMSprop")
-            if not lr > 0:
-                raise BadArgumentError(f"the learning rate must be above 0, got lr={lr}")
+            if isinstance(lr, bool) or not isinstance(lr, numbers.Real) or not 0 < lr < math.inf:
+                raise BadArgumentError(f"the learning rate must be a number above 0, e.g. lr=0.001, got lr={lr!r}")
+            lr = float(lr)
             optimizer_name = optimizer
         else:
             _check_optimizer_owns(optimizer, model)
@@ -196,10 +265,23 @@ class SimpleModule(LightningModule):
     def forward(self, x: Tensor) -> Tensor:
         return self.model(x)
 
-    def _loss_and_metric_inputs(self, batch: tuple[Tensor, ...]) -> tuple[Tensor, Tensor, Tensor]:
-        """The batch's loss, and the predictions and targets its metrics are updated with."""
+    def _loss_and_metric_inputs(
+        self, batch: tuple[Tensor, ...], check: str | None = None
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        """The batch's loss, and the predictions and targets its metrics are updated with.
+
+        With ``check`` (the stage's name, on its first batch) the targets and
+        outputs are checked against the task first (:meth:`_check_batch`)."""
+        if not isinstance(batch, (tuple, list)) or len(batch) != 2:
+            got = f"a {type(batch).__name__} of {len(batch)}" if isinstance(batch, (tuple, list)) else f"a {type(batch).__name__}"
+            raise BadArgumentError(
+                f"each batch must be (features, targets), got {got}: give the data module data sets of "
+                "(X, y) pairs, e.g. TensorDataset(X, y)"
+            )
         x, y = batch
         output = self(x)
+        if check is not None:
+            self._check_batch(check, output, y)
         if self.task != "classification" and output.shape != y.shape and output.numel() == y.numel():
             output = output.reshape(y.shape)  # (N, 1) against (N,): never broadcast to (N, N)
         if self.task == "binary":
@@ -212,8 +294,86 @@ class SimpleModule(LightningModule):
             targets = self.pre_process_y_for_metrics(y)
         return loss, predictions.detach(), targets
 
-    def _step(self, stage: str, batch: tuple[Tensor, ...]) -> Tensor:
-        loss, predictions, targets = self._loss_and_metric_inputs(batch)
+    def _check_batch(self, stage: str, output: Tensor, y: Tensor) -> None:
+        """Refuse targets (and network outputs) that do not suit the task: a :class:`BadArgumentError`
+        saying what to give instead, where the loss would otherwise train on them silently (a regression
+        on class labels, labels beyond ``num_classes``, binary targets that are not 0/1).
+
+        Run on the first batch of each stage in each epoch, not on every batch:
+        reading a value of a tensor on a GPU waits for the device (a sync), and one
+        per epoch costs nothing next to the epoch, where one per step would slow
+        training. All values needed are read together, in one sync.
+        """
+        stage = {"train": "training", "valid": "validation"}.get(stage, stage)
+        where = f"the first {stage} batch"
+        if not isinstance(y, Tensor) or not isinstance(output, Tensor):
+            raise BadArgumentError(f"{where}: targets and network outputs must be tensors, got "
+                                   f"{type(y).__name__} targets and {type(output).__name__} outputs")
+        rows = y.shape[0] if y.dim() else 1
+        if output.dim() == 0 or output.shape[0] != rows:
+            raise BadArgumentError(
+                f"{where}: the network gives outputs of shape {tuple(output.shape)} for {rows} targets: it must "
+                "give one row of outputs per row of features"
+            )
+        if self.task == "regression":
+            if not y.is_floating_point():
+                raise BadArgumentError(
+                    f"{where} has {y.dtype} targets, but a regression needs numbers: give float targets "
+                    f"(y.float(), or torch.tensor(y, dtype=torch.float32)); for class labels use "
+                    f"{_CONSTRUCTORS['classification']}"
+                )
+            if output.numel() != y.numel():
+                raise BadArgumentError(
+                    f"{where}: the network gives outputs of shape {tuple(output.shape)} for targets of shape "
+                    f"{tuple(y.shape)}: a regression network gives one output per target (end it in nn.Linear(..., 1)); "
+                    f"for class labels use {_CONSTRUCTORS['classification']}"
+                )
+            return
+        if self.task == "binary":
+            if output.numel() != y.numel():
+                raise BadArgumentError(
+                    f"{where}: the network gives outputs of shape {tuple(output.shape)} for {y.numel()} targets: a "
+                    "binary classifier gives one logit per target (end it in nn.Linear(..., 1)); for more classes use "
+                    f"{_CONSTRUCTORS['classification']}"
+                )
+            bad = (y != 0) & (y != 1)
+            if bool(bad.any()):  # the one sync
+                seen = sorted({float(v) for v in y.unique()[:6].tolist()})
+                raise BadArgumentError(
+                    f"{where} has targets {', '.join(f'{v:g}' for v in seen)}{', ...' if y.unique().numel() > 6 else ''}, "
+                    "but binary_classification needs 0 or 1: recode them (e.g. (y == positive_label).float(), or y - 1 "
+                    f"for labels 1 and 2); for more than two classes use {_CONSTRUCTORS['classification']}"
+                )
+            return
+        num_classes = self.hparams.num_classes
+        if y.is_floating_point() or y.dtype == torch.bool or y.is_complex():
+            raise BadArgumentError(
+                f"{where} has {y.dtype} targets, but classification needs class indices, whole numbers from 0 to "
+                f"{num_classes - 1}: convert them (y.long()); for a numeric target use {_CONSTRUCTORS['regression']}"
+            )
+        if output.dim() < 2 or output.shape[1] != num_classes:
+            given = output.shape[1] if output.dim() >= 2 else 1
+            raise BadArgumentError(
+                f"{where}: the network gives {given} output{'s' if given != 1 else ''} per row but "
+                f"num_classes={num_classes}: give num_classes={given} if there are {given} classes, or end the "
+                f"network in nn.Linear(..., {num_classes})"
+            )
+        if y.numel():
+            ignore = getattr(self.loss, "ignore_index", None)  # CrossEntropyLoss skips these targets (-100)
+            counted = y != ignore if isinstance(ignore, int) else torch.ones_like(y, dtype=torch.bool)
+            # masks, not boolean indexing: indexing by a mask would be a sync of its own
+            low, high, any_counted = torch.stack([
+                torch.where(counted, y, num_classes).min(), torch.where(counted, y, -1).max(), counted.any().long()
+            ]).tolist()  # the one sync
+            if any_counted and (low < 0 or high >= num_classes):
+                raise BadArgumentError(
+                    f"{where} has class labels from {low} to {high}, but num_classes={num_classes} takes labels "
+                    f"0 to {num_classes - 1}: give num_classes={high + 1} if the labels are 0 to {high}, or "
+                    "renumber the classes from 0"
+                )
+
+    def _step(self, stage: str, batch: tuple[Tensor, ...], batch_idx: int = 0) -> Tensor:
+        loss, predictions, targets = self._loss_and_metric_inputs(batch, check=stage if batch_idx == 0 else None)
         metrics: MetricCollection = getattr(self, f"{stage}_metrics")
         if stage == "train" and not self.on_epoch:  # the book's per-batch figures
             self.log("train_loss", loss, on_step=True, on_epoch=False)
@@ -225,13 +385,13 @@ class SimpleModule(LightningModule):
         return loss
 
     def training_step(self, batch: tuple[Tensor, ...], batch_idx: int) -> Tensor:
-        return self._step("train", batch)
+        return self._step("train", batch, batch_idx)
 
     def validation_step(self, batch: tuple[Tensor, ...], batch_idx: int) -> None:
-        self._step("valid", batch)
+        self._step("valid", batch, batch_idx)
 
     def test_step(self, batch: tuple[Tensor, ...], batch_idx: int) -> None:
-        self._step("test", batch)
+        self._step("test", batch, batch_idx)
 
     def predict_step(self, batch: tuple[Tensor, ...], batch_idx: int) -> Tensor:
         x = batch[0] if isinstance(batch, (tuple, list)) else batch
@@ -258,6 +418,24 @@ class SimpleModule(LightningModule):
         # a sanity check or an earlier validate() may have left figures in the validation metrics
         self.valid_loss.reset()
         self.valid_metrics.reset()
+
+    def on_fit_end(self) -> None:
+        """An empty training set (loaders passed to ``fit`` directly) is an error, not a fit of zero steps."""
+        trainer = self.trainer
+        if trainer.global_step == 0 and trainer.num_training_batches == 0 and trainer.limit_train_batches != 0:
+            raise BadArgumentError(
+                "the training data is empty (0 batches): trainer.fit ran no step and the network is untrained; "
+                "give training data with rows"
+            )
+
+    def teardown(self, stage: str) -> None:
+        """An empty test set (a loader passed to ``test`` directly) is an error: ``trainer.test`` would
+        return ``[]``, which reads as if testing had run. (Our data modules refuse one themselves.)"""
+        trainer = self._trainer
+        if (stage == "test" and trainer is not None and trainer.limit_test_batches != 0 and not trainer.interrupted
+                and sum(trainer.num_test_batches) == 0):
+            raise BadArgumentError("the test data is empty (0 batches): there is nothing to test on; "
+                                   "give test data with rows")
 
     def on_train_epoch_end(self) -> None:
         if self.on_epoch:

@@ -79,17 +79,23 @@ class CIFARCNN(nn.Module):
 
 
 class IMDBDense(nn.Module):
-    """IMDB bag of words: 10003-16-16-1 with ReLU; one logit per review."""
+    """IMDB bag of words: 10003-16-16-1 with ReLU; one logit per review.
 
-    def __init__(self, input_size: int = 10003) -> None:
+    ``hidden`` units per layer (the book's 16) and ``dropout`` after each (the book's none) for exercise 10.10.13.
+    """
+
+    def __init__(self, input_size: int = 10003, hidden: int = 16, dropout: float = 0.0) -> None:
         super().__init__()
-        self.dense1 = nn.Linear(input_size, 16)
+        self.dense1 = nn.Linear(input_size, hidden)
         self.activation = nn.ReLU()
-        self.dense2 = nn.Linear(16, 16)
-        self.output = nn.Linear(16, 1)
+        self.dense2 = nn.Linear(hidden, hidden)
+        self.output = nn.Linear(hidden, 1)
+        # the book's network has none; exercise 10.10.13 adds dropout after each hidden layer
+        self.dropout = nn.Dropout(dropout) if dropout else nn.Identity()
 
     def forward(self, x: Tensor) -> Tensor:
-        x = self.activation(self.dense2(self.activation(self.dense1(x))))
+        x = self.dropout(self.activation(self.dense1(x)))
+        x = self.dropout(self.activation(self.dense2(x)))
         return torch.flatten(self.output(x))
 
 
@@ -132,3 +138,21 @@ class NonLinearAR(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return torch.flatten(self._forward(x))
+
+
+class LinearAR(nn.Module):
+    """NYSE linear autoregression as a network: the flattened lags, no hidden layer, Linear(15, 1)."""
+
+    def __init__(self, input_size: int = 15) -> None:
+        super().__init__()
+        self._forward = nn.Sequential(nn.Flatten(), nn.Linear(input_size, 1))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return torch.flatten(self._forward(x))
+
+
+class DefaultMLP(HittersMLP):
+    """Default: one hidden layer of 10 ReLU units with dropout 0.1; one logit per card holder."""
+
+    def __init__(self, input_size: int = 3, hidden: int = 10, dropout: float = 0.1) -> None:
+        super().__init__(input_size, hidden, dropout)

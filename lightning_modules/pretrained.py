@@ -18,7 +18,7 @@ from torch import Tensor, nn
 from torchvision.models import ResNet50_Weights, resnet50
 from torchvision.transforms import v2
 
-from datamodules.base import DataUnavailableError
+from datamodules.errors import DataUnavailableError
 from lightning_modules.trainer import available_accelerators, check_accelerator
 
 #: the ImageNet channel means and standard deviations the book normalizes with
@@ -73,19 +73,31 @@ def checkpoint_path(weights: ResNet50_Weights) -> str:
 
 
 def load_resnet50(weights: ResNet50_Weights | None = ResNet50_Weights.DEFAULT) -> nn.Module:
-    """torchvision's ResNet50 in eval mode; ``weights=None`` gives a random one (tests, offline trials)."""
+    """torchvision's ResNet50 in eval mode; ``weights=None`` gives a random one (tests, offline trials).
+
+    The weights file (downloaded, or already in torch's hub cache) is read with
+    ``torch.load(weights_only=True)``: tensors only, never code. (torchvision's
+    ``resnet50(weights=...)`` reads a cached file with ``weights_only=False``, and
+    checks its hash only when it downloads it.) A file holding anything else is
+    refused as corrupt.
+    """
+    model = resnet50(weights=None)  # ImageNet's 1,000 classes, as resnet50(weights=...) builds it
+    if weights is None:
+        return model.eval()
     try:
-        model = resnet50(weights=weights)
-    except (OSError, RuntimeError, pickle.UnpicklingError, EOFError) as error:
-        # URLError is an OSError; a corrupt or truncated file fails in torch.load
-        if weights is None:
-            raise
-        path, lines = checkpoint_path(weights), str(error).strip().splitlines()
-        reason = textwrap.shorten(lines[-1] if lines else type(error).__name__, width=200)
+        state = weights.get_state_dict(progress=True, check_hash=True, weights_only=True)
+        model.load_state_dict(state)
+    except (OSError, RuntimeError, pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError) as error:
+        # URLError is an OSError; a corrupt, truncated or unsafe file fails in torch.load, a wrong one in load_state_dict
+        path, lines = checkpoint_path(weights), [line.strip() for line in str(error).strip().splitlines() if line.strip()]
+        if isinstance(error, pickle.UnpicklingError) and "weights only" in str(error).lower():
+            reason = "it holds objects other than tensors, which are not loaded: loading them could run code"
+        else:
+            reason = textwrap.shorten(lines[-1] if lines else type(error).__name__, width=200)
         if os.path.isfile(path):
             raise WeightsUnavailableError(
-                f"the weights file {path} could not be loaded ({reason}): it is corrupt or truncated; "
-                f"delete it and run again, or download {weights.url} and copy it there"
+                f"the weights file {path} could not be loaded ({reason}): it is corrupt or truncated, or not "
+                f"the original; delete it and run again, or download {weights.url} and copy it there"
             ) from error
         raise WeightsUnavailableError(
             f"the {weights} weights are not in {os.path.dirname(path)} and could not be downloaded ({reason}). "

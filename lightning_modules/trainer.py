@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import warnings
 from pathlib import Path
@@ -14,9 +15,16 @@ from pytorch_lightning.loggers import CSVLogger
 from pytorch_lightning.plugins.io import CheckpointIO
 from pytorch_lightning.utilities import rank_zero_only
 
+from datamodules.errors import AcceleratorUnavailableError, BadArgumentError, LabError
 from lightning_modules.callbacks import EpochProgress, complete_lines
 from lightning_modules.labs import Component
 from lightning_modules.lightning_internals import csv_writer_opened, global_seed, set_csv_columns
+from lightning_modules.signals import STOP
+
+try:
+    import fcntl
+except ImportError:  # Windows: runs are not locked
+    fcntl = None
 
 ACCELERATORS = ("auto", "cpu", "cuda", "gpu", "mps")
 
@@ -39,10 +47,6 @@ def quiet_lightning() -> None:
     """
     logging.getLogger("pytorch_lightning.utilities.rank_zero").addFilter(_QUIET)  # adding it twice is a no-op
     warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
-
-
-class AcceleratorUnavailableError(RuntimeError):
-    """The accelerator asked for is not on this machine."""
 
 
 def available_accelerators() -> list[str]:
@@ -82,14 +86,31 @@ class SeedEachEpoch(Callback):
     def __init__(self, seed: int | None = None) -> None:
         self.seed = seed
 
+    def _seed(self) -> int:
+        return self.seed if self.seed is not None else global_seed()
+
     def on_train_epoch_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        seed = self.seed if self.seed is not None else global_seed()
-        torch.manual_seed(seed * 1_000_003 + trainer.current_epoch * 1_009 + trainer.global_rank)
+        torch.manual_seed(self._seed() * 1_000_003 + trainer.current_epoch * 1_009 + trainer.global_rank)
+
+    def state_dict(self) -> dict[str, Any]:
+        """The seed goes into every checkpoint: it is part of what identifies a run."""
+        return {"seed": self._seed()}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Refuse to continue a run of another seed (``--resume --seed 7`` on seed 0's run), before anything is
+        rewritten: its figures would be neither seed's."""
+        saved, wanted = state_dict.get("seed"), self._seed()
+        if saved is not None and saved != wanted:
+            raise BadArgumentError(
+                f"--resume: the run to continue was trained with seed {saved}, not {wanted}: resume it with "
+                f"--seed {saved}, or start a new run without --resume"
+            )
 
 
 #: the callbacks of every Trainer here (make_trainer builds them; islp-lab's config lists them):
 #: the NaN watch, ``checkpoints/last.ckpt`` rewritten (atomically) after every epoch (what ``--ckpt_path last``
-#: resumes), per-epoch seeding, a CSV log that survives resuming, a line per tenth of the run without a progress bar
+#: resumes), per-epoch seeding, a CSV log that survives resuming, a line per tenth of the run without a progress bar,
+#: and a run stopped by a signal that ends as stopped (never as a success)
 DEFAULT_CALLBACKS: tuple[Component, ...] = (
     Component("lightning_modules.callbacks.ErrorTracker"),
     Component("pytorch_lightning.callbacks.ModelCheckpoint",
@@ -97,6 +118,7 @@ DEFAULT_CALLBACKS: tuple[Component, ...] = (
     Component("lightning_modules.trainer.SeedEachEpoch"),
     Component("lightning_modules.callbacks.ResumableCSVLog"),
     Component("lightning_modules.callbacks.EpochProgress"),
+    Component("lightning_modules.signals.StopOnSignal"),
 )
 
 
@@ -151,6 +173,39 @@ def latest_version(save_dir: str | Path, name: str) -> int | None:
     return runs[-1] if runs else None
 
 
+#: the run locks this process holds, by version folder (a notebook may build several Trainers on one run)
+_RUN_LOCKS: dict[Path, int] = {}
+
+
+def hold_run_lock(version_dir: str | Path) -> None:
+    """Own ``version_dir`` for the life of this process: an exclusive lock on its ``.run.lock``.
+
+    Files in a run's folder are written only by the run that owns it: a second
+    process that opens the same version (``--resume`` while the run still
+    trains) is refused with :class:`~datamodules.errors.LabError` naming the
+    running process, before it has written anything. The lock goes with the
+    process (even ``kill -9``): a stopped run can always be resumed. Where
+    ``fcntl`` does not exist (Windows) runs are not locked.
+    """
+    folder = Path(version_dir).resolve()
+    if folder in _RUN_LOCKS or fcntl is None:
+        return
+    folder.mkdir(parents=True, exist_ok=True)
+    descriptor = os.open(folder / ".run.lock", os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        holder = os.read(descriptor, 64).decode(errors="replace").strip() or "unknown"
+        os.close(descriptor)
+        raise LabError(
+            f"{version_dir} belongs to a run that is still going (process {holder}): wait for it to finish "
+            "before --resume, or start a new run without --resume"
+        ) from None
+    os.ftruncate(descriptor, 0)
+    os.write(descriptor, str(os.getpid()).encode())
+    _RUN_LOCKS[folder] = descriptor
+
+
 class ResumableCSVLogger(CSVLogger):
     """Lightning's ``CSVLogger``, made safe to resume into.
 
@@ -166,6 +221,8 @@ class ResumableCSVLogger(CSVLogger):
                  flush_logs_every_n_steps: int = 1, **kwargs: Any) -> None:
         self._chosen_version = version
         super().__init__(save_dir, name=name, version=version, flush_logs_every_n_steps=flush_logs_every_n_steps, **kwargs)
+        if version is not None and rank_zero_only.rank == 0:  # reopening a run: refused at once if it is running
+            hold_run_lock(self.log_dir)
 
     @property
     def version(self) -> int | str:
@@ -183,6 +240,7 @@ class ResumableCSVLogger(CSVLogger):
         while True:
             try:
                 (root / f"version_{number}").mkdir()
+                hold_run_lock(root / f"version_{number}")
                 return number
             except FileExistsError:  # another run took it meanwhile
                 number += 1
@@ -241,6 +299,7 @@ def make_trainer(
     enable_progress_bar: bool | None = None,
     callbacks: list[Callback] | None = None,
     resume: bool = False,
+    seed_folder: bool = False,
     **trainer_kwargs: Any,
 ) -> Trainer:
     """A Trainer logging to ``<log_dir>/<lab>/<model_name>/version_N/metrics.csv``.
@@ -249,17 +308,22 @@ def make_trainer(
     progress bar shows on interactive terminals unless ``enable_progress_bar``
     says otherwise. ``resume`` logs into the latest version that has a checkpoint (fit it
     with ``ckpt_path="last"`` to continue from its last completed epoch; with none, a new
-    version starts, saying so). Checkpoints are written
+    version starts, saying so). ``seed_folder`` logs under ``<model_name>/seed_<seed>/`` instead
+    (one of several seeds of a network). Checkpoints are written
     by :class:`~lightning_modules.checkpoints.AtomicCheckpointIO` (whole through a kill or
     a full disk). Further
     keyword arguments go to ``Trainer`` (``strategy``, ``num_nodes``,
     ``limit_train_batches``...).
     """
     check_accelerator(accelerator)
+    STOP.raise_if_signalled()  # a signal that came after the previous Trainer's last check
     quiet_lightning()
+    if seed_folder:
+        model_name = f"{model_name}/seed_{seed}"
     if enable_progress_bar is None:
         enable_progress_bar = sys.stderr.isatty()
     callbacks = default_callbacks(seed, label=f"{lab}/{model_name}") + list(callbacks or [])
+    STOP.log_dir = str(log_dir)
     return Trainer(
         accelerator=accelerator,
         devices=devices,

@@ -3,6 +3,7 @@
     python scripts/benchmark.py                    # every lab
     python scripts/benchmark.py --labs nyse_rnn    # one lab
     python scripts/benchmark.py --quick            # a few epochs each, a couple of minutes
+    python scripts/benchmark.py --book-sections    # the book's figures: its code on ISLP's helpers and on ours
 
 Each (lab, implementation) runs in a fresh Python process, so start-up, peak
 memory (max RSS) and thread settings don't leak between them. "book" and
@@ -14,6 +15,12 @@ seconds of training (validation each epoch included). Threads: ours and the
 loop use the lab scripts' setting (one thread for the small networks); the
 book's code (on ISLP or on ours) runs as the book runs it, with torch's default
 (one per core) unless ``--islp-threads`` says otherwise. The table prints the thread counts used.
+
+``--book-sections`` runs the book's code of the Hitters, NYSE and MNIST sections (or ``--labs``) on
+ISLP's helpers and on ours for the book's epochs, and prints a Markdown table of their test figures and
+fit times beside the book's figures; each run's curve (``summary_plot``) is drawn into its log folder.
+Its exit status is 1 when a run failed. The book's code itself is
+:func:`lightning_modules.book_code.run_book_code`, the same for both uses.
 """
 
 from __future__ import annotations
@@ -30,7 +37,8 @@ from pathlib import Path
 
 import torch
 
-from lightning_modules.labs import NETWORKS, BookNetwork
+from lightning_modules.book_code import HELPERS, as_input, helpers, is_synthetic, lab_datamodule, run_book_code
+from lightning_modules.labs import LABS, NETWORKS, BookNetwork
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -44,139 +52,48 @@ class Options:
     data_dir: str
     limit: int | None  # keep only the first rows of the training and test sets
     accelerator: str = "cpu"  # cpu or cuda, for all four
+    curves: bool = False  # the book's code also draws its run's curve (summary_plot) into the log folder
 
 
-@dataclass(frozen=True)
-class Timing:
-    """How long to time a lab: enough epochs for a steady figure per epoch (not always the book's)."""
-
-    epochs: int
-    quick_epochs: int
-    quick_limit: int | None = None  # --quick keeps only the first rows of the training and test sets
-
-
-#: the labs timed, by their key in lightning_modules.labs.NETWORKS (which holds their book settings)
-TIMINGS: dict[str, Timing] = {
-    "hitters": Timing(epochs=50, quick_epochs=10),
-    "mnist_mlp": Timing(epochs=5, quick_epochs=1, quick_limit=20_000),
-    "mnist_mlr": Timing(epochs=5, quick_epochs=1, quick_limit=20_000),
-    "cifar100_cnn": Timing(epochs=2, quick_epochs=1, quick_limit=3_000),
-    "imdb_dense": Timing(epochs=5, quick_epochs=1, quick_limit=5_000),
-    "imdb_lstm": Timing(epochs=2, quick_epochs=1, quick_limit=2_000),
-    "nyse_rnn": Timing(epochs=200, quick_epochs=20),
-    "nyse_ar": Timing(epochs=20, quick_epochs=5),
-}
+#: the labs timed, by their key in lightning_modules.labs.NETWORKS (which holds their book settings and timings)
+TIMED = [key for key, settings in NETWORKS.items() if settings.timing is not None]
+#: the networks of the sections --book-sections runs by default
+BOOK_SECTIONS = [key for lab in ("hitters", "nyse", "mnist") for key in LABS[lab].networks]
 
 
 def build_datamodule(settings: BookNetwork, options: Options) -> object:
     """The lab's data module: real data where its files are (nothing is downloaded), else synthetic, which the table says."""
-    from datamodules.base import DataUnavailableError
-
-    run_args: dict = {"limit": options.limit} if options.limit else {}
-    if "data_dir" not in settings.data.parameters():  # ships with ISLP
-        return settings.build_datamodule(**run_args)
-    run_args["data_dir"] = options.data_dir
-    datamodule = settings.build_datamodule(**run_args)
-    try:
-        datamodule.setup("fit")
-    except DataUnavailableError:
-        datamodule = settings.build_datamodule(**run_args, synthetic=True)
-    return datamodule
-
-
-def as_input(rows: object) -> torch.Tensor:
-    """What a network eats: uint8 images become floats in [0, 1], sparse rows become dense."""
-    if hasattr(rows, "to_dense") and not isinstance(rows, torch.Tensor):
-        return rows.to_dense()
-    if isinstance(rows, torch.Tensor) and rows.dtype == torch.uint8:
-        return rows.float() / 255
-    return rows
+    return lab_datamodule(settings, options.data_dir, options.limit)
 
 
 # -- the four implementations (each runs in its own process) ----------------------------
 def run_ours(settings: BookNetwork, options: Options) -> tuple[float, float, bool]:
     """Our data module, module and trainer, as the lab scripts use them."""
+    from lightning_modules.runs import run_record
     from lightning_modules.trainer import make_trainer
-    from runner import fit_and_test
 
     datamodule = build_datamodule(settings, options)
     datamodule.setup("fit")  # load before the clock starts, as the others do (setup is idempotent)
+    module = settings.build_module()
     trainer = make_trainer(
         "benchmark", "ours", max_epochs=options.epochs, accelerator=options.accelerator, log_dir=options.log_dir,
         enable_progress_bar=False,
     )
-    figures = fit_and_test(settings.build_module(), datamodule, trainer)
-    return figures["fit_seconds"], figures[settings.figure], getattr(datamodule, "synthetic", False)
-
-
-def book_datasets(settings: BookNetwork, options: Options, datamodule: object) -> tuple[object, object, object]:
-    """The data as the book hands it to ``SimpleDataModule``: real MNIST through torchvision
-    with ToTensor (decoded per sample), everything else as in-memory TensorDatasets."""
-    from torch.utils.data import Subset, TensorDataset
-
-    if type(datamodule).__name__ == "MNISTDataModule" and not datamodule.synthetic:
-        from torchvision.datasets import MNIST
-        from torchvision.transforms import ToTensor
-
-        train, test = (MNIST(root=options.data_dir, train=flag, transform=ToTensor()) for flag in (True, False))
-        if options.limit:
-            train, test = (Subset(split, range(min(options.limit, len(split)))) for split in (train, test))
-        return train, test, datamodule.validation
-    train, test = datamodule.load()
-    if options.limit:
-        train, test = (tuple(t[: options.limit] for t in split) for split in (train, test))
-    train, test = (TensorDataset(*(as_input(t) for t in split)) for split in (train, test))
-    validation = test if datamodule.validation == "test" else datamodule.validation
-    if options.limit and isinstance(validation, int):  # the same cap as our data modules apply
-        validation = min(validation, len(train) // 5)
-    return train, test, validation
-
-
-def run_book_api(api: object, settings: BookNetwork, options: Options) -> tuple[float, float, bool]:
-    """The book's lab code as printed, on ``api``: ISLP 0.6's ``ISLP.torch`` or our ``lightning_modules``
-    (num_workers as the book picks them, an optimizer object, metric objects, a plain Trainer)."""
-    from pytorch_lightning import Trainer
-    from pytorch_lightning.loggers import CSVLogger
-
-    from lightning_modules.module import build_metric
-
-    ours = build_datamodule(settings, options)
-    train, test, validation = book_datasets(settings, options, ours)
-    datamodule = api.SimpleDataModule(
-        train, test, batch_size=ours.batch_size, num_workers=min(4, api.rec_num_workers()), validation=validation
-    )
-    network = settings.build_network()
-    optimizer = torch.optim.RMSprop(network.parameters(), lr=settings.lr)
-    if settings.task == "regression":
-        metrics = {settings.metric: build_metric(settings.metric, "regression")}
-        module = api.SimpleModule.regression(network, optimizer=optimizer, metrics=metrics)
-    elif settings.task == "binary":
-        module = api.SimpleModule.binary_classification(network, optimizer=optimizer)
-    else:
-        module = api.SimpleModule.classification(network, num_classes=settings.num_classes, optimizer=optimizer)
-    trainer = Trainer(
-        deterministic=True, max_epochs=options.epochs, callbacks=[api.ErrorTracker()], accelerator=options.accelerator,
-        logger=CSVLogger(options.log_dir, name=api.__name__), enable_progress_bar=False, enable_model_summary=False,
-    )
-    start = time.perf_counter()
     trainer.fit(module, datamodule=datamodule)
-    fit_seconds = time.perf_counter() - start
-    (figures,) = trainer.test(module, datamodule=datamodule, verbose=False)
-    return fit_seconds, figures[settings.figure], getattr(ours, "synthetic", False)
+    (test,) = trainer.test(module, datamodule=datamodule, verbose=False)
+    record = run_record(trainer, test)
+    return record["fit_seconds"], record[settings.figure], is_synthetic(datamodule)
 
 
-def run_islp(settings: BookNetwork, options: Options) -> tuple[float, float, bool]:
-    """ISLP 0.6's helpers as the book's labs use them."""
-    import ISLP.torch
+def run_book_on(helper: str):
+    """The book's lab code as printed (lightning_modules.book_code), on ``ISLP.torch`` (``islp``) or ours (``ours``)."""
 
-    return run_book_api(ISLP.torch, settings, options)
+    def run(settings: BookNetwork, options: Options) -> tuple[float, float, bool]:
+        result = run_book_code(helpers(helper), settings, options.epochs, options.log_dir, options.data_dir,
+                               options.limit, options.accelerator, curve=options.curves)
+        return result.fit_seconds, result.figure, result.synthetic
 
-
-def run_book(settings: BookNetwork, options: Options) -> tuple[float, float, bool]:
-    """The same book code with ``ISLP.torch`` replaced by ``lightning_modules``."""
-    import lightning_modules
-
-    return run_book_api(lightning_modules, settings, options)
+    return run
 
 
 def run_loop(settings: BookNetwork, options: Options) -> tuple[float, float, bool]:
@@ -215,10 +132,10 @@ def run_loop(settings: BookNetwork, options: Options) -> tuple[float, float, boo
             optimizer.step()
         evaluate(X_valid, y_valid)
     fit_seconds = time.perf_counter() - start
-    return fit_seconds, evaluate(X_test, y_test), getattr(datamodule, "synthetic", False)
+    return fit_seconds, evaluate(X_test, y_test), is_synthetic(datamodule)
 
 
-IMPLEMENTATIONS = {"ours": run_ours, "book": run_book, "islp": run_islp, "loop": run_loop}
+IMPLEMENTATIONS = {"ours": run_ours, "book": run_book_on("ours"), "islp": run_book_on("islp"), "loop": run_loop}
 #: whose thread count is the lab script's (the rest run with the book's: torch's default)
 LAB_THREADS = ("ours", "loop")
 
@@ -251,9 +168,10 @@ def measure(lab: str, implementation: str, options: Options, threads: int) -> di
 
 def time_lab(lab: str, implementations: list[str], args: argparse.Namespace) -> dict:
     """Every implementation of one lab, side by side; their figures by name, with the epochs."""
-    settings, timing = NETWORKS[lab], TIMINGS[lab]
-    epochs = args.epochs or (timing.quick_epochs if args.quick else timing.epochs)
-    options = Options(epochs, args.log_dir, args.data_dir, timing.quick_limit if args.quick else None, args.accelerator)
+    settings, timing = NETWORKS[lab], NETWORKS[lab].timing
+    epochs = args.epochs or (timing.quick_epochs if args.quick else settings.epochs if args.book_sections else timing.epochs)
+    options = Options(epochs, args.log_dir, args.data_dir, timing.quick_limit if args.quick else None, args.accelerator,
+                      curves=args.book_sections)
     book_threads = args.islp_threads
     rows = {
         name: measure(lab, name, options, (settings.threads or 0) if name in LAB_THREADS else book_threads)
@@ -283,15 +201,47 @@ def format_row(lab: str, figures: dict, implementations: list[str]) -> str:
     return "\n".join([line, *errors])
 
 
+SECTION_COLUMNS = ("lab", "network", "data", "epochs", "figure", "book (its epochs)", "ISLP helpers", "ours",
+                   "ISLP fit s", "ours fit s", "ISLP s / ours s")
+
+
+def format_section_row(lab: str, figures: dict) -> str:
+    """One row of --book-sections' Markdown table: the book's code on ISLP's helpers and on ours, beside the book."""
+    settings = NETWORKS[lab]
+    islp, ours = figures["islp"], figures["book"]
+    digits = 2 if settings.metric == "mae" else 4
+
+    def value(row: dict) -> str:
+        return f"{row['figure']:.{digits}f}" if "figure" in row else "failed"
+
+    def seconds(row: dict) -> str:
+        return f"{row['fit_seconds']:.1f}" if "fit_seconds" in row else "—"
+
+    both = "fit_seconds" in islp and "fit_seconds" in ours
+    speed_up = f"{islp['fit_seconds'] / max(ours['fit_seconds'], 1e-9):.2f}×" if both else "—"
+    data = "synthetic" if islp.get("synthetic") or ours.get("synthetic") else "real"
+    if figures["limit"]:
+        data += f", first {figures['limit']} rows"
+    book = f"{settings.book} ({settings.epochs})" if settings.book is not None else "—"
+    cells = [settings.lab, f"{lab}: {settings.network.class_path.rsplit('.', 1)[1]}", data, str(figures["epochs"]),
+             settings.figure.replace("_", " "), book, value(islp), value(ours), seconds(islp), seconds(ours), speed_up]
+    return "| " + " | ".join(cells) + " |"
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--labs", default=",".join(TIMINGS), help=f"comma-separated, from: {', '.join(TIMINGS)}")
+    parser.add_argument("--labs", default=None, help=f"comma-separated, from: {', '.join(TIMED)} "
+                        f"(default: all; with --book-sections: {', '.join(BOOK_SECTIONS)})")
     parser.add_argument(
-        "--implementations", default=",".join(IMPLEMENTATIONS),
+        "--implementations", default=None,
         help="comma-separated, from: ours (our data modules and lab settings), book (the book's code on our modules), "
-        "islp (the book's code on ISLP 0.6's helpers), loop (plain PyTorch)",
+        "islp (the book's code on ISLP 0.6's helpers), loop (plain PyTorch); default: all",
     )
-    parser.add_argument("--epochs", type=int, default=None, help="epochs for every lab (default: each lab's own)")
+    parser.add_argument("--book-sections", action="store_true",
+                        help="instead of timing: the book's code on ISLP's helpers and on ours for the book's epochs, "
+                        "a Markdown table of their test figures beside the book's (and each run's curve in its log folder)")
+    parser.add_argument("--epochs", type=int, default=None,
+                        help="epochs for every lab (default: each lab's own; with --book-sections: the book's)")
     parser.add_argument("--quick", action="store_true", help="a few epochs per lab")
     parser.add_argument("--log-dir", default="logs/benchmark", help="where the runs' CSV logs go")
     parser.add_argument("--output", default=None, help="also write the figures as JSON here")
@@ -301,13 +251,40 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--accelerator", default="cpu", choices=["cpu", "cuda"], help="where all four train (default: cpu)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    args.labs = [name.strip() for name in args.labs.split(",") if name.strip()]
-    args.implementations = [name.strip() for name in args.implementations.split(",") if name.strip()]
-    for kind, names, known in (("lab", args.labs, TIMINGS), ("implementation", args.implementations, IMPLEMENTATIONS)):
+    if args.book_sections and args.implementations:
+        parser.error("--book-sections runs the book's code on ISLP's helpers and on ours: leave out --implementations")
+    labs = args.labs or ",".join(BOOK_SECTIONS if args.book_sections else TIMED)
+    implementations = "islp,book" if args.book_sections else args.implementations or ",".join(IMPLEMENTATIONS)
+    args.labs = [name.strip() for name in labs.split(",") if name.strip()]
+    args.implementations = [name.strip() for name in implementations.split(",") if name.strip()]
+    for kind, names, known in (("lab", args.labs, TIMED), ("implementation", args.implementations, IMPLEMENTATIONS)):
         unknown = [name for name in names if name not in known]
         if unknown:
             parser.error(f"unknown {kind}(s) {', '.join(unknown)}; choose from {', '.join(known)}")
+    if args.epochs is not None and args.epochs < 1:
+        parser.error("--epochs must be at least 1")
     return args
+
+
+def book_sections(args: argparse.Namespace) -> int:
+    """--book-sections: the book's code on both helpers, a Markdown row per network; 1 if a run failed."""
+    print(f"the book's code on {HELPERS['islp']} and on {HELPERS['ours']}, torch {torch.__version__}")
+    print("| " + " | ".join(SECTION_COLUMNS) + " |\n|" + "|".join(["---"] * len(SECTION_COLUMNS)) + "|", flush=True)
+    table, failed = {}, []
+    for lab in args.labs:
+        table[lab] = time_lab(lab, args.implementations, args)
+        print(format_section_row(lab, table[lab]), flush=True)
+        failed += [f"{lab} on {HELPERS['islp' if name == 'islp' else 'ours']} failed: {row['error']}"
+                   for name, row in table[lab].items() if isinstance(row, dict) and "error" in row]
+    threads = sorted({row["threads"] for figures in table.values() for row in figures.values()
+                      if isinstance(row, dict) and "threads" in row})
+    print(f"\ntorch threads: {', '.join(map(str, threads)) or '-'}; fit s: wall seconds of Trainer.fit "
+          f"(validation included); logs and curves: {args.log_dir}")
+    for line in failed:
+        print(f"benchmark: {line}", file=sys.stderr)
+    if args.output:
+        Path(args.output).write_text(json.dumps(table, indent=2))
+    return 1 if failed else 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -315,6 +292,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.child:
         child(json.loads(args.child))
         return 0
+    if args.book_sections:
+        return book_sections(args)
     where = torch.cuda.get_device_name() if args.accelerator == "cuda" else f"{os.cpu_count()} CPU cores"
     print(f"benchmark on {where}, torch {torch.__version__}; seconds per epoch (training + validation)")
     header = f"{'lab':<13}{'epochs':>7}" + "".join(f"{name + ' s/ep':>13}" for name in args.implementations)

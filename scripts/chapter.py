@@ -35,17 +35,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import report
-from report import LabReport
-from runner import LabArgumentParser, check_log_dir, seed_list
-
-from lightning_modules.errors import (
-    DATA_UNAVAILABLE_EXIT,
-    INTERRUPTED_EXIT,
-    USER_ERROR_EXIT,
-)
+from datamodules.errors import DATA_UNAVAILABLE_EXIT, USER_ERROR_EXIT
 from lightning_modules.labs import LABS as BOOK_LABS
+from lightning_modules.signals import INTERRUPTED_EXIT
 from lightning_modules.trainer import ACCELERATORS
+from scripts import report
+from scripts.command_line import LabArgumentParser, check_log_dir, seed_list
+from scripts.report import LabReport
 
 SCRIPTS = Path(__file__).resolve().parent
 
@@ -59,27 +55,14 @@ class ChapterLab:
     quick: list[str] = field(default_factory=list)  # flags for --quick
     stand_in: list[str] = field(default_factory=lambda: ["--synthetic"])  # --quick's flags when the data is missing
     trains: bool = True  # trains networks (and so takes --resume)
+    seeds: int = 1  # seeds per network unless --seeds says
+    quick_seeds: int = 1  # the same with --quick
 
 
-#: what --quick runs of each lab: few epochs, slices of the data
-QUICK: dict[str, list[str]] = {
-    "hitters": ["--max-epochs", "5"],
-    "mnist": ["--max-epochs", "2", "--limit", "6000"],
-    "cifar100": ["--max-epochs", "1", "--limit", "2000"],
-    "imdb": ["--max-epochs", "2", "--limit", "3000", "--lasso-lambdas", "10"],
-    "imdb_lstm": ["--max-epochs", "1", "--limit", "1000"],
-    "nyse": ["--max-epochs", "5", "--ar-epochs", "3"],
-}
-#: seeds per lab unless --seeds says: a spread for the labs whose networks train in seconds, one run for the rest
-SEEDS: dict[str, int] = {"hitters": 5, "nyse": 5}
-QUICK_SEEDS: dict[str, int] = {"hitters": 2, "nyse": 2}
-#: --quick's stand-in where a lab's data is missing (default: --synthetic)
-STAND_IN: dict[str, list[str]] = {"pretrained": ["--weights", "none"]}
-
-#: the chapter's labs in the book's order (titles and scripts from lightning_modules/labs.py)
+#: the chapter's labs in the book's order (titles, scripts, --quick flags and seeds from lightning_modules/labs.py)
 LABS = [
-    ChapterLab(name, lab.script, lab.title, uses_data_dir=lab.downloads, quick=QUICK.get(name, []),
-               stand_in=STAND_IN.get(name, ["--synthetic"]), trains=bool(lab.networks))
+    ChapterLab(name, lab.script, lab.title, uses_data_dir=lab.downloads, quick=list(lab.quick),
+               stand_in=list(lab.stand_in), trains=bool(lab.networks), seeds=lab.seeds, quick_seeds=lab.quick_seeds)
     for name, lab in BOOK_LABS.items()
 ]
 
@@ -149,12 +132,12 @@ def lab_command(lab: ChapterLab, args: argparse.Namespace, extra: list[str]) -> 
 
 
 def lab_seeds(lab: ChapterLab, args: argparse.Namespace) -> str | None:
-    """The lab's ``--seeds``: the chapter's own, else its default spread (:data:`SEEDS`), else None (one run)."""
+    """The lab's ``--seeds``: the chapter's own, else its default spread (from labs.py), else None (one run)."""
     if not lab.trains:
         return None
     if args.seeds is not None:
         return ",".join(map(str, args.seeds)) if isinstance(args.seeds, list) else str(args.seeds)
-    count = (QUICK_SEEDS if args.quick else SEEDS).get(lab.name, 1)
+    count = lab.quick_seeds if args.quick else lab.seeds
     return str(count) if count > 1 else None
 
 
@@ -296,8 +279,9 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, list[
     parser.add_argument(
         "--seeds", type=seed_list, default=None, metavar="K or S1,S2,...",
         help=f"train every lab's networks once per seed (a count, or a list); default: "
-        f"{', '.join(f'{k} for {name}' for name, k in SEEDS.items())} (their networks take seconds; "
-        f"with --quick: {', '.join(f'{k} for {name}' for name, k in QUICK_SEEDS.items())}), one run for the other labs",
+        f"{', '.join(f'{lab.seeds} for {lab.name}' for lab in LABS if lab.seeds > 1)} "
+        f"(with --quick: {', '.join(f'{lab.quick_seeds} for {lab.name}' for lab in LABS if lab.quick_seeds > 1)}), "
+        "one run for the other labs",
     )
     args = parser.parse_args(argv)
     wanted = [name.strip() for name in args.labs.split(",") if name.strip()]

@@ -10,25 +10,16 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+from pytorch_lightning import seed_everything
 from torch import Tensor
 
 from datamodules.images import to_float
+from lightning_modules import make_trainer
 from lightning_modules.curves import save_figure
 from lightning_modules.labs import NETWORKS, book_figures
-from runner import (
-    figure_errors,
-    fit_seeds,
-    is_global_zero,
-    lab_parser,
-    prepare,
-    publish,
-    results_table,
-    run,
-    run_folders,
-    save_model_curves,
-    synthetic_notice,
-    write_results,
-)
+from lightning_modules.results import figure_errors, publish, results_table, save_model_curves, write_results
+from lightning_modules.runs import last_checkpoint, over_seeds, print_summary, run_folders, run_record, synthetic_notice
+from scripts.command_line import lab_parser, prepare, run, seeds, trainer_options
 
 LAB = "cifar100"
 CNN = NETWORKS["cifar100_cnn"]  # the book's settings: data, network, optimizer, epochs (lightning_modules/labs.py)
@@ -59,21 +50,23 @@ def main(argv: Sequence[str] | None = None) -> dict:
     if args.synthetic:
         print(SYNTHETIC_WARNING, flush=True)
 
-    # 50,000 training images (20% held out for validation) and 10,000 test images, 3 x 32 x 32, in [0, 1].
-    datamodule = CNN.build_datamodule(
-        data_dir=args.data_dir, augment=args.augment, synthetic=args.synthetic, limit=args.limit, seed=args.seed
-    )
-
     # Four blocks of convolution, ReLU and max-pooling, then dropout and two dense layers; RMSprop at lr 0.001.
-    def data(seed: int):  # the data module of seed (the one above for --seed; it loads once)
-        return datamodule if seed == args.seed else CNN.build_datamodule(
+    print_summary(CNN.build_network(), input_size=(CNN.data.init_args["batch_size"], 3, 32, 32))
+    runs = []
+    for seed in seeds(args):
+        seed_everything(seed, workers=True, verbose=False)
+        # 50,000 training images (20% held out for validation) and 10,000 test images, 3 x 32 x 32, in [0, 1]
+        datamodule = CNN.build_datamodule(
             data_dir=args.data_dir, augment=args.augment, synthetic=args.synthetic, limit=args.limit, seed=seed
         )
+        module = CNN.build_module()
+        trainer = make_trainer(LAB, "cnn", seed=seed, **trainer_options(args))
+        trainer.fit(module, datamodule=datamodule, ckpt_path=last_checkpoint(trainer))
+        (test,) = trainer.test(module, datamodule=datamodule, verbose=False)
+        runs.append(run_record(trainer, test, seed))
+    models = {"cnn": over_seeds(runs)}
 
-    models = {"cnn": fit_seeds(args, CNN, lambda seed: (CNN.build_module(), data(seed)),
-                               summary_input=(datamodule.batch_size, 3, 32, 32))}
-
-    if is_global_zero():
+    if trainer.is_global_zero:
         # results first: a figure that fails to save (a full disk) then loses none of them
         book = book_figures(LAB)
         results = write_results(

@@ -1,27 +1,22 @@
 """Lab 10.9.1: a single-layer network on the Hitters data, beside linear regression and the lasso.
 
-Run: python scripts/lab_hitters.py [--max-epochs 50] [--accelerator cpu] [--log-dir logs]
+Run: python scripts/lab_hitters.py [--max-epochs 50] [--seeds 5] [--accelerator cpu] [--log-dir logs]
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
+from pytorch_lightning import seed_everything
 from sklearn.linear_model import LinearRegression
 
 from datamodules.hitters import load_hitters
+from lightning_modules import make_trainer
 from lightning_modules.baselines import cross_validated_lasso, mean_absolute_error
 from lightning_modules.labs import NETWORKS, book_figures
-from runner import (
-    fit_seeds,
-    is_global_zero,
-    lab_parser,
-    prepare,
-    results_table,
-    run,
-    save_model_curves,
-    write_results,
-)
+from lightning_modules.results import results_table, save_model_curves, write_results
+from lightning_modules.runs import last_checkpoint, over_seeds, print_summary, run_record
+from scripts.command_line import lab_parser, prepare, run, seeds, trainer_options
 
 LAB = "hitters"
 MLP = NETWORKS["hitters"]  # the book's settings: data, network, optimizer, epochs (lightning_modules/labs.py)
@@ -31,7 +26,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
     args = lab_parser(__doc__.splitlines()[0], MLP).parse_args(argv)
     prepare(args)
 
-    # The book's linear baselines on the same split.
+    # The book's linear baselines on the same split (deterministic: fitted once).
     arrays = load_hitters()
     linear = LinearRegression().fit(arrays.X_train, arrays.y_train)
     models = {"linear_regression": {"test_mae": mean_absolute_error(arrays.y_test, linear.predict(arrays.X_test))}}
@@ -42,14 +37,20 @@ def main(argv: Sequence[str] | None = None) -> dict:
             "scaled": scaled,
         }
 
-    # The network: 19 features -> 50 ReLU units with dropout -> salary, MSE loss, MAE reported.
-    # (once per seed with --seeds; the baselines above are deterministic: fitted once)
-    models["mlp"] = fit_seeds(
-        args, MLP, lambda seed: (MLP.build_module(), MLP.build_datamodule(seed=seed)),
-        summary_input=(MLP.data.init_args["batch_size"], arrays.X_train.shape[1]),
-    )
+    # The network: 19 features -> 50 ReLU units with dropout -> salary; MSE loss, MAE reported.
+    print_summary(MLP.build_network(), input_size=(MLP.data.init_args["batch_size"], arrays.X_train.shape[1]))
+    runs = []
+    for seed in seeds(args):
+        seed_everything(seed, workers=True, verbose=False)
+        datamodule = MLP.build_datamodule(seed=seed)
+        module = MLP.build_module()
+        trainer = make_trainer(LAB, "mlp", seed=seed, **trainer_options(args))
+        trainer.fit(module, datamodule=datamodule, ckpt_path=last_checkpoint(trainer))
+        (test,) = trainer.test(module, datamodule=datamodule, verbose=False)
+        runs.append(run_record(trainer, test, seed))
+    models["mlp"] = over_seeds(runs)
 
-    if is_global_zero():
+    if trainer.is_global_zero:
         # results first: a figure that fails to save (a full disk) then loses none of them
         book = book_figures(LAB)
         results = write_results(args.log_dir, LAB, models, book=book, figure="test_mae")

@@ -16,42 +16,33 @@ import numpy as np
 import pandas as pd
 import torch
 
+from pytorch_lightning import seed_everything
+
+from datamodules.errors import CheckpointError, LabError
 from datamodules.imdb import IMDBDataModule
 from datamodules.imdb.datamodule import check_reviews
-from lightning_modules.curves import read_metrics, save_figure, summary_plot
+from lightning_modules import make_trainer
 from lightning_modules.baselines import lasso_path, path_accuracy
-from lightning_modules.errors import LabError
+from lightning_modules.checkpoints import read_checkpoint
+from lightning_modules.curves import read_metrics, save_figure, summary_plot
 from lightning_modules.labs import NETWORKS, book_figures
-from runner import (
+from lightning_modules.lightning_internals import datamodule_state
+from lightning_modules.module import SimpleModule
+from lightning_modules.predictions import describe
+from lightning_modules.results import (
     figure_errors,
-    fit_seeds,
-    is_global_zero,
-    lab_parser,
-    prepare,
     publish,
     results_table,
-    run,
-    run_folders,
     save_model_curves,
     save_run_file,
-    synthetic_notice,
     write_results,
 )
-from lightning_modules.module import SimpleModule
-from lightning_modules.lightning_internals import datamodule_state
-from lightning_modules.predictions import describe
+from lightning_modules.trainer import latest_version
+from lightning_modules.runs import last_checkpoint, over_seeds, print_summary, run_folders, run_record, synthetic_notice
+from scripts.command_line import lab_parser, prepare, run, seeds, trainer_options
 
 LAB = "imdb"
 DENSE = NETWORKS["imdb_dense"]  # the book's settings: data, network, optimizer, epochs (lightning_modules/labs.py)
-
-
-
-
-
-
-
-
-
 
 
 def accuracy_figure(path: pd.DataFrame, network_run: str, test_accuracy: float, output: Path) -> Path:
@@ -75,16 +66,12 @@ def accuracy_figure(path: pd.DataFrame, network_run: str, test_accuracy: float, 
 
 def latest_checkpoint(run_dir: Path) -> Path:
     """``last.ckpt`` of the newest ``version_N`` under ``run_dir`` that has one."""
-    found = [
-        (int(path.parts[-3].removeprefix("version_")), path)
-        for path in run_dir.glob("version_*/checkpoints/last.ckpt")
-        if path.parts[-3].removeprefix("version_").isdigit()
-    ]
-    if not found:
+    version = latest_version(run_dir.parent, run_dir.name)
+    if version is None:
         raise LabError(
             f"no trained network in {run_dir}: train it first (python scripts/lab_imdb.py, same --log-dir), then --predict"
         )
-    return max(found)[1]
+    return run_dir / f"version_{version}" / "checkpoints" / "last.ckpt"
 
 
 def score_reviews(args: argparse.Namespace, datamodule: IMDBDataModule) -> list[float]:
@@ -96,12 +83,11 @@ def score_reviews(args: argparse.Namespace, datamodule: IMDBDataModule) -> list[
     """
     checkpoint = latest_checkpoint(Path(args.log_dir) / LAB / DENSE.name)
     try:
-        saved = torch.load(checkpoint, map_location="cpu", weights_only=True)
-    except Exception as error:  # noqa: BLE001 - torch raises many kinds for a file that is not a checkpoint
-        reason = ": ".join(filter(None, (type(error).__name__, str(error).strip().partition("\n")[0][:160])))
-        raise LabError(f"{checkpoint} cannot be read as a checkpoint ({reason}): "
+        saved = read_checkpoint(checkpoint)
+    except CheckpointError as error:
+        raise LabError(f"{checkpoint} cannot be read as a checkpoint ({error.reason}): "
                        "train the network again (python scripts/lab_imdb.py, same --log-dir)") from None
-    vocabulary = datamodule_state(saved, datamodule) if isinstance(saved, dict) else None
+    vocabulary = datamodule_state(saved, datamodule)
     if vocabulary is None:
         raise LabError(
             f"{checkpoint} holds no vocabulary (its network was trained before networks kept theirs), and the words "
@@ -138,15 +124,21 @@ def main(argv: Sequence[str] | None = None) -> dict | list[float]:
         return score_reviews(args, datamodule)
 
     # The network: 10,003 binary word indicators -> 16 -> 16 -> one logit; RMSprop with lr 0.001.
-    def built(seed: int):  # the network and data module of seed (the data module above for --seed)
-        data = datamodule if seed == args.seed else DENSE.build_datamodule(
+    print_summary(DENSE.network.build(input_size=datamodule.num_columns), input_size=(datamodule.batch_size, datamodule.num_columns))
+    runs = []
+    for seed in seeds(args):
+        seed_everything(seed, workers=True, verbose=False)
+        reviews = datamodule if seed == args.seed else DENSE.build_datamodule(  # held-out reviews depend on the seed
             data_dir=args.data_dir, synthetic=args.synthetic, limit=args.limit, seed=seed
         )
-        return DENSE.build_module(DENSE.network.build(input_size=datamodule.num_columns)), data
+        module = DENSE.build_module(DENSE.network.build(input_size=reviews.num_columns))
+        trainer = make_trainer(LAB, "dense", seed=seed, **trainer_options(args))
+        trainer.fit(module, datamodule=reviews, ckpt_path=last_checkpoint(trainer))
+        (test,) = trainer.test(module, datamodule=reviews, verbose=False)
+        runs.append(run_record(trainer, test, seed))
+    models = {"dense": over_seeds(runs)}
 
-    models = {"dense": fit_seeds(args, DENSE, built, summary_input=(datamodule.batch_size, datamodule.num_columns))}
-
-    if is_global_zero():
+    if trainer.is_global_zero:
         book = book_figures(LAB)
         # The lasso path: L1-penalized logistic regressions on the same sparse training matrix.
         (X_train, y_train), (X_valid, y_valid), (X_test, y_test) = (

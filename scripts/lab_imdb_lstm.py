@@ -8,19 +8,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
+from pytorch_lightning import seed_everything
 
+from lightning_modules import make_trainer
 from lightning_modules.labs import NETWORKS, book_figures
-from runner import (
-    fit_seeds,
-    is_global_zero,
-    lab_parser,
-    prepare,
-    results_table,
-    run,
-    save_model_curves,
-    synthetic_notice,
-    write_results,
-)
+from lightning_modules.results import results_table, save_model_curves, write_results
+from lightning_modules.runs import last_checkpoint, over_seeds, print_summary, run_record, synthetic_notice
+from scripts.command_line import lab_parser, prepare, run, seeds, trainer_options
 
 LAB = "imdb_lstm"
 LSTM = NETWORKS["imdb_lstm"]  # the book's settings: data, network, optimizer, epochs (lightning_modules/labs.py)
@@ -30,20 +24,23 @@ def main(argv: Sequence[str] | None = None) -> dict:
     args = lab_parser(__doc__.splitlines()[0], LSTM, data=True).parse_args(argv)
     prepare(args)
 
-    # Each review as its last 500 word indices, zero pre-padded.
-    datamodule = LSTM.build_datamodule(data_dir=args.data_dir, synthetic=args.synthetic, limit=args.limit, seed=args.seed)
-
     # Embedding(10003, 32) -> LSTM(32) -> one logit from the last step; RMSprop with its default lr 0.01.
-    def built(seed: int):  # the network and data module of seed (the data module above for --seed)
-        data = datamodule if seed == args.seed else LSTM.build_datamodule(
-            data_dir=args.data_dir, synthetic=args.synthetic, limit=args.limit, seed=seed
-        )
-        return LSTM.build_module(LSTM.network.build(num_words=datamodule.num_columns)), data
+    runs = []
+    for seed in seeds(args):
+        seed_everything(seed, workers=True, verbose=False)
+        # each review as its last 500 word indices, zero pre-padded
+        datamodule = LSTM.build_datamodule(data_dir=args.data_dir, synthetic=args.synthetic, limit=args.limit, seed=seed)
+        network = LSTM.network.build(num_words=datamodule.num_columns)
+        if not runs:
+            print_summary(network, input_size=(datamodule.batch_size, datamodule.max_length), dtypes=[torch.int64])
+        module = LSTM.build_module(network)
+        trainer = make_trainer(LAB, "lstm", seed=seed, **trainer_options(args))
+        trainer.fit(module, datamodule=datamodule, ckpt_path=last_checkpoint(trainer))
+        (test,) = trainer.test(module, datamodule=datamodule, verbose=False)
+        runs.append(run_record(trainer, test, seed))
+    models = {"lstm": over_seeds(runs)}
 
-    models = {"lstm": fit_seeds(args, LSTM, built, summary_input=(datamodule.batch_size, datamodule.max_length),
-                                summary_dtypes=[torch.int64])}
-
-    if is_global_zero():
+    if trainer.is_global_zero:
         # results first: a figure that fails to save (a full disk) then loses none of them
         results = write_results(args.log_dir, LAB, models, book=book_figures(LAB), figure="test_accuracy", synthetic=args.synthetic)
         print(results_table([("lstm", "test accuracy", models["lstm"]["test_accuracy"], book_figures(LAB)["lstm"])]))

@@ -8,18 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from pytorch_lightning import seed_everything
+
+from lightning_modules import make_trainer
 from lightning_modules.labs import NETWORKS, book_figures
-from runner import (
-    fit_seeds,
-    is_global_zero,
-    lab_parser,
-    prepare,
-    results_table,
-    run,
-    save_model_curves,
-    synthetic_notice,
-    write_results,
-)
+from lightning_modules.results import results_table, save_model_curves, write_results
+from lightning_modules.runs import last_checkpoint, over_seeds, print_summary, run_record, synthetic_notice
+from scripts.command_line import lab_parser, prepare, run, seeds, trainer_options
 
 LAB = "mnist"
 # the book's settings: data, networks, optimizer, epochs (lightning_modules/labs.py)
@@ -33,22 +28,25 @@ def main(argv: Sequence[str] | None = None) -> dict:
     if args.synthetic:
         print(SYNTHETIC_WARNING, flush=True)
 
-    # 60,000 training images (20% held out for validation) and 10,000 test images, 28 x 28, in [0, 1].
-    datamodule = MLP.build_datamodule(data_dir=args.data_dir, synthetic=args.synthetic, limit=args.limit, seed=args.seed)
+    # The multilayer network: 784-256-128-10 with dropout; multinomial logistic regression: one linear layer.
+    networks = {"mlp": MLP, "mlr": MLR}
+    for settings in networks.values():
+        print_summary(settings.build_network(), input_size=(settings.data.init_args["batch_size"], 1, 28, 28))
+    runs = {name: [] for name in networks}
+    for seed in seeds(args):
+        # 60,000 training images (20% held out for validation) and 10,000 test images, 28 x 28, in [0, 1];
+        # both networks read the same split
+        datamodule = MLP.build_datamodule(data_dir=args.data_dir, synthetic=args.synthetic, limit=args.limit, seed=seed)
+        for name, settings in networks.items():
+            seed_everything(seed, workers=True, verbose=False)
+            module = settings.build_module()
+            trainer = make_trainer(LAB, name, seed=seed, **trainer_options(args))
+            trainer.fit(module, datamodule=datamodule, ckpt_path=last_checkpoint(trainer))
+            (test,) = trainer.test(module, datamodule=datamodule, verbose=False)
+            runs[name].append(run_record(trainer, test, seed))
+    models = {name: over_seeds(runs[name]) for name in networks}
 
-    # The multilayer network: 784-256-128-10 with dropout, RMSprop at lr 0.01 as the book.
-    def data(seed: int):  # the data module of seed (the one above for --seed; it loads once)
-        return datamodule if seed == args.seed else MLP.build_datamodule(
-            data_dir=args.data_dir, synthetic=args.synthetic, limit=args.limit, seed=seed
-        )
-
-    batch = (datamodule.batch_size, 1, 28, 28)
-    models = {"mlp": fit_seeds(args, MLP, lambda seed: (MLP.build_module(), data(seed)), summary_input=batch)}
-
-    # Multinomial logistic regression: the same images through one linear layer.
-    models["mlr"] = fit_seeds(args, MLR, lambda seed: (MLR.build_module(), data(seed)), summary_input=batch)
-
-    if is_global_zero():
+    if trainer.is_global_zero:
         # results first: a figure that fails to save (a full disk) then loses none of them
         book = book_figures(LAB)
         results = write_results(

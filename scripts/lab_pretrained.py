@@ -21,7 +21,8 @@ from pytorch_lightning import seed_everything
 from torchvision.models import ResNet50_Weights
 
 from datamodules.book_images import book_images_dir, load_images
-from runner import LabArgumentParser, check_log_dir, run, seed_number, write_json
+from lightning_modules.results import write_json
+from scripts.command_line import LabArgumentParser, check_log_dir, run, seed_number
 from lightning_modules.pretrained import (
     TopK,
     book_transform,

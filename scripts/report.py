@@ -11,7 +11,6 @@ which figures come from synthetic data.
 
 from __future__ import annotations
 
-import os
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -20,6 +19,7 @@ from typing import Any
 
 import matplotlib.pyplot as plt
 
+from datamodules.files import write_atomically
 from lightning_modules.curves import save_figure
 
 #: how a figure reads in words
@@ -196,9 +196,4 @@ def write_report(labs: Sequence[LabReport], log_dir: Path, quick: bool) -> Path:
             message = (lab.message or "see the output above").replace("\n", "\n  ")  # continued in the list item
             lines.append(f"- **{lab.name}** ({lab.status}): {message}")
         lines.append("")
-    report = log_dir / "report.md"
-    report.parent.mkdir(parents=True, exist_ok=True)
-    temporary = report.with_suffix(f".md.{os.getpid()}.tmp")
-    temporary.write_text("\n".join(lines))
-    temporary.replace(report)
-    return report
+    return write_atomically(log_dir / "report.md", "\n".join(lines).encode())

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import yaml
 
-from lightning_modules.labs import LABS, NETWORKS, cli_config
+from lightning_modules.labs import EXERCISES, LABS, NETWORKS, cli_config
 
 CONFIGS = Path(__file__).resolve().parent / "configs"
 
@@ -33,7 +33,7 @@ USAGE: dict[str, list[str]] = {
 def config_text(key: str) -> str:
     """The YAML of one network's config, with a header saying where it comes from."""
     settings = NETWORKS[key]
-    title = next(lab.title for lab in LABS.values() if key in lab.networks)
+    title = next(lab.title for lab in (*LABS.values(), *EXERCISES.values()) if key in lab.networks)
     config = cli_config(key)
     network_class = settings.network.resolve()
     description = (network_class.__doc__ or "").strip().splitlines()[0]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 import logging
 import struct
 import sys
@@ -16,7 +16,6 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPTS = ROOT / "scripts"
-sys.path.insert(0, str(SCRIPTS))  # the lab scripts import their runner as a script does: from its own folder
 
 
 @pytest.fixture(autouse=True)
@@ -31,12 +30,8 @@ def _quiet_and_single_threaded():
 
 
 def load_script(name: str) -> ModuleType:
-    """Import ``scripts/<name>.py`` as a module, so tests can call its ``main(argv)``."""
-    spec = importlib.util.spec_from_file_location(f"lab_script_{name}", SCRIPTS / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    """``scripts/<name>.py`` as a module (``scripts`` is installed with the project), so tests can call its ``main(argv)``."""
+    return importlib.import_module(f"scripts.{name}")
 
 
 def regression_tensors(rows: int = 203, features: int = 4, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:

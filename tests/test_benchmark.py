@@ -1,39 +1,93 @@
-"""The benchmark script: runs each implementation in its own process and reports the figures."""
+"""The benchmark script: its settings come from labs.py; each implementation runs (in its own process) and is reported."""
 
 from __future__ import annotations
 
 import json
 
+import pytest
 from conftest import load_script
+
+from lightning_modules.labs import NETWORKS
 
 benchmark = load_script("benchmark")
 
 
-def test_benchmark_times_ours_and_the_loop_side_by_side(tmp_path, capsys):
+def in_this_process(lab: str, implementation: str, options, threads: int) -> dict:
+    """``benchmark.measure`` without the fresh process: the implementation's figures, as the child reports them."""
+    settings = NETWORKS[lab]
+    fit_seconds, figure, synthetic = benchmark.IMPLEMENTATIONS[implementation](settings, options)
+    return {"fit_seconds": fit_seconds, "figure": figure, "threads": threads, "synthetic": synthetic}
+
+
+def planned(monkeypatch, argv: list[str]) -> tuple[int, list[tuple]]:
+    """What ``main(argv)`` would run: (lab, implementation, options, threads) per measurement, none of them run."""
+    jobs = []
+
+    def plan(lab, implementation, options, threads):
+        jobs.append((lab, implementation, options, threads))
+        return {"fit_seconds": 1.0, "figure": 0.5, "threads": threads or 2, "synthetic": False, "peak_mb": 1.0}
+
+    monkeypatch.setattr(benchmark, "measure", plan)
+    return benchmark.main(argv), jobs
+
+
+def test_every_lab_is_timed_as_labs_py_says(monkeypatch, tmp_path):
+    status, jobs = planned(monkeypatch, ["--log-dir", str(tmp_path), "--implementations", "ours,islp"])
+    assert status == 0
+    assert [lab for lab, *_ in jobs[::2]] == [key for key, settings in NETWORKS.items() if settings.timing]
+    for lab, implementation, options, threads in jobs:
+        assert options.epochs == NETWORKS[lab].timing.epochs and options.limit is None
+        assert threads == ((NETWORKS[lab].threads or 0) if implementation == "ours" else 0)  # islp: torch's default
+
+    status, jobs = planned(monkeypatch, ["--quick", "--labs", "mnist_mlp", "--log-dir", str(tmp_path)])
+    timing = NETWORKS["mnist_mlp"].timing
+    assert {(options.epochs, options.limit) for *_, options, _ in jobs} == {(timing.quick_epochs, timing.quick_limit)}
+    assert [implementation for _, implementation, *_ in jobs] == ["ours", "book", "islp", "loop"]
+
+
+def test_unknown_labs_and_implementations_are_refused(capsys):
+    for argv in (["--labs", "hitters,nope"], ["--implementations", "ours,keras"]):
+        with pytest.raises(SystemExit) as exit_info:
+            benchmark.main(argv)
+        assert exit_info.value.code == 2
+    assert "nope" in capsys.readouterr().err
+
+
+def test_the_quick_path_trains_hitters_ours_and_the_loop_and_prints_the_table(monkeypatch, tmp_path, capsys):
+    monkeypatch.setattr(benchmark, "measure", in_this_process)
     output = tmp_path / "figures.json"
-    argv = ["--labs", "hitters", "--implementations", "ours,loop", "--epochs", "2", "--log-dir", str(tmp_path), "--output", str(output)]
+    argv = ["--quick", "--labs", "hitters", "--implementations", "ours,loop", "--log-dir", str(tmp_path),
+            "--output", str(output)]
     assert benchmark.main(argv) == 0
     figures = json.loads(output.read_text())["hitters"]
-    assert figures["epochs"] == 2
+    assert figures["epochs"] == NETWORKS["hitters"].timing.quick_epochs
     for name in ("ours", "loop"):
-        assert figures[name]["fit_seconds"] > 0 and figures[name]["figure"] > 0 and figures[name]["threads"] == 1
+        assert figures[name]["fit_seconds"] > 0 and 0 < figures[name]["figure"] < 1000  # a test MAE
     table = capsys.readouterr().out
-    assert "ours/loop" in table and "(real data; threads 1/1)" in table
+    assert "ours/loop" in table and "hitters" in table and "(real data; threads 1/1)" in table
+    # ours trained with the project's trainer: its log and checkpoint where make_trainer puts them
+    assert (tmp_path / "benchmark" / "ours" / "version_0" / "checkpoints" / "last.ckpt").is_file()
 
 
-def test_the_books_code_runs_on_ours_and_on_islp_side_by_side(tmp_path):
+@pytest.mark.slow
+def test_each_implementation_runs_in_a_process_of_its_own(tmp_path):
     output = tmp_path / "figures.json"
     argv = ["--labs", "nyse_ar", "--implementations", "book,islp", "--epochs", "2", "--log-dir", str(tmp_path),
             "--output", str(output)]
     assert benchmark.main(argv) == 0
     figures = json.loads(output.read_text())["nyse_ar"]
+    assert figures["epochs"] == 2
     for name in ("book", "islp"):
-        assert figures[name]["fit_seconds"] > 0 and -1 < figures[name]["figure"] < 1  # a test R²
+        row = figures[name]
+        assert row["fit_seconds"] > 0 and -1 < row["figure"] < 1 and row["peak_mb"] > 0  # a test R²
+    # the book's code logged on each helper
+    assert {path.parts[-4] for path in tmp_path.glob("*/nyse_nonlinear_ar/version_*/metrics.csv")} == {
+        "ISLP.torch", "lightning_modules"}
 
 
 def test_missing_downloaded_data_falls_back_to_synthetic_without_downloading(tmp_path):
     options = benchmark.Options(epochs=1, log_dir=str(tmp_path), data_dir=str(tmp_path / "empty"), limit=500)
-    datamodule = benchmark.build_datamodule(benchmark.NETWORKS["mnist_mlp"], options)
+    datamodule = benchmark.build_datamodule(NETWORKS["mnist_mlp"], options)
     datamodule.setup("fit")
     assert datamodule.synthetic and datamodule.sizes()["train"] == 400
     assert not (tmp_path / "empty").exists()  # nothing was fetched or created

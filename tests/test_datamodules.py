@@ -8,7 +8,8 @@ from torch.utils.data import TensorDataset
 
 from conftest import regression_tensors
 from datamodules import SimpleDataModule
-from datamodules.base import ShardedSampler, TensorBatches, held_out_rows
+from datamodules.batching import ShardedSampler, TensorBatches
+from datamodules.splitting import held_out_rows
 from datamodules.hitters import HittersDataModule, load_hitters
 from datamodules.nyse import NYSEDataModule, load_nyse
 

@@ -37,7 +37,6 @@ from lightning_modules.module import SimpleModule
 SimpleModule.on_train_epoch_start = lambda self: time.sleep(1.0)
 script = sys.argv[1]
 sys.argv = sys.argv[1:]
-sys.path.insert(0, os.path.dirname(script))
 runpy.run_path(script, run_name="__main__")
 """
 
@@ -72,7 +71,6 @@ def sendfile(out_fd, in_fd, offset, count):
 os.write, os.sendfile = write, sendfile
 script = sys.argv[1]
 sys.argv = sys.argv[1:]
-sys.path.insert(0, os.path.dirname(script))
 runpy.run_path(script, run_name="__main__")
 """
 
@@ -103,7 +101,6 @@ def save(obj, f, *args, **kwargs):
 torch.save = save
 script = sys.argv[1]
 sys.argv = sys.argv[1:]
-sys.path.insert(0, os.path.dirname(script))
 runpy.run_path(script, run_name="__main__")
 """
 
@@ -118,7 +115,6 @@ def savefig(self, *args, **kwargs):
 Figure.savefig = savefig
 script = sys.argv[1]
 sys.argv = sys.argv[1:]
-sys.path.insert(0, os.path.dirname(script))
 runpy.run_path(script, run_name="__main__")
 """
 

@@ -27,8 +27,10 @@ import pytest
 import torch
 
 from conftest import ROOT, load_script
-from datamodules.base import BadArgumentError, DataUnavailableError
-from datamodules.imdb import ARCHIVE, IMDBDataModule, cache_path, load_sparse, sources
+from datamodules.errors import BadArgumentError, DataUnavailableError
+from datamodules.imdb import IMDBDataModule, load_sparse, sources
+from datamodules.imdb.cache import cache_path
+from datamodules.imdb.sources import ARCHIVE
 from lightning_modules import curves
 from lightning_modules.cli import main as cli_main
 from lightning_modules.module import SimpleModule

@@ -19,7 +19,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-import runner  # from scripts/, as the lab scripts import it (conftest puts it on the path)
+from scripts import command_line
 import torch
 from conftest import ROOT, SCRIPTS, load_script
 
@@ -107,7 +107,6 @@ def test_ctrl_c_stops_a_lab_in_training_with_130(tmp_path):
 SLOW_CV = textwrap.dedent(
     """
     import sys, time
-    sys.path.insert(0, {scripts!r})
     import lightning_modules.baselines as baselines
     original = baselines.cross_validated_lasso
     def slow_cross_validated_lasso(*args, **kwargs):
@@ -115,8 +114,8 @@ SLOW_CV = textwrap.dedent(
         time.sleep(300)
         return original(*args, **kwargs)
     baselines.cross_validated_lasso = slow_cross_validated_lasso
-    import lab_hitters
-    from runner import run
+    from scripts import lab_hitters
+    from scripts.command_line import run
     run(lab_hitters.main, sys.argv[1:])
     """
 )
@@ -257,7 +256,7 @@ def test_bad_script_arguments_end_with_one_line_before_any_work(tmp_path, capsys
     for script, argv, code, value in bad_script_arguments(tmp_path):
         module = load_script(script)
         with pytest.raises(SystemExit) as exited:
-            runner.run(module.main, argv)
+            command_line.run(module.main, argv)
         err = capsys.readouterr().err
         lines = err.strip().splitlines()
         assert exited.value.code == code and len(lines) == 1 and value in lines[0], (script, argv, err)
@@ -270,7 +269,7 @@ def test_the_accelerator_is_checked_before_the_lasso_cross_validation(tmp_path, 
     monkeypatch.setattr(hitters, "cross_validated_lasso", lambda *a, **k: pytest.fail("the lasso CV ran first"))
     accelerator = unavailable_accelerator()
     with pytest.raises(SystemExit) as exited:
-        runner.run(hitters.main, ["--accelerator", accelerator, "--log-dir", str(tmp_path)])
+        command_line.run(hitters.main, ["--accelerator", accelerator, "--log-dir", str(tmp_path)])
     err = capsys.readouterr().err
     assert exited.value.code == 1 and err.strip().splitlines() == [
         (f"error: accelerator {accelerator!r} is not available on this machine; available: "

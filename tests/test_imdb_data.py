@@ -15,19 +15,13 @@ import scipy.sparse as sp
 import torch
 import torchvision.datasets.utils
 
-from datamodules.base import CorruptDataError, DataUnavailableError, SparseRows, SyntheticDataWarning
-from datamodules.imdb import (
-    ARCHIVE,
-    ARCHIVE_URL,
-    CACHE_ERRORS,
-    EncodedIMDB,
-    IMDBDataModule,
-    Sequences,
-    bag_of_words,
-    pad_sequences,
-    sources,
-    tokenize,
-)
+from datamodules.base import SyntheticDataWarning
+from datamodules.batching import SparseRows
+from datamodules.errors import CorruptDataError, DataUnavailableError
+from datamodules.imdb import IMDBDataModule, sources
+from datamodules.imdb.cache import CACHE_ERRORS, EncodedIMDB
+from datamodules.imdb.sources import ARCHIVE, ARCHIVE_URL
+from datamodules.imdb.text import Sequences, bag_of_words, pad_sequences, tokenize
 
 
 def file_digest(path: Path, algorithm: str) -> str:

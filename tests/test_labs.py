@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import yaml
 
-import runner
+from pytorch_lightning import Trainer
 from conftest import ROOT, load_script
 from datamodules.base import InMemoryDataModule
 from lightning_modules.cli import LabCLI
@@ -77,14 +77,14 @@ class Built(Exception):
 def test_each_lab_script_builds_what_the_settings_say(lab, tmp_path, monkeypatch):
     built = []
 
-    def capture(module, datamodule, trainer):
+    def capture(trainer, module, datamodule=None, **kwargs):
         built.append((module, datamodule, trainer))
         if len(built) == len(LABS[lab].networks):
             raise Built
-        return {"log_dir": str(tmp_path)}
 
     script = load_script(LABS[lab].script.removesuffix(".py"))
-    monkeypatch.setattr(runner, "fit_and_test", capture)
+    monkeypatch.setattr(Trainer, "fit", capture)
+    monkeypatch.setattr(Trainer, "test", lambda *args, **kwargs: [{}])
     argv = ["--log-dir", str(tmp_path), "--accelerator", "cpu"]
     if LABS[lab].downloads:
         argv += ["--synthetic", "--limit", "50", "--data-dir", str(tmp_path / "data")]
@@ -96,17 +96,17 @@ def test_each_lab_script_builds_what_the_settings_say(lab, tmp_path, monkeypatch
         assert (settings.lab, settings.name) == tuple(trainer.logger.log_dir.split("/")[-3:-1])
 
 
-@pytest.mark.parametrize("key", benchmark.TIMINGS)
+@pytest.mark.parametrize("key", [key for key, settings in NETWORKS.items() if settings.timing])
 def test_the_benchmark_times_what_the_settings_say(key, tmp_path, monkeypatch):
     built = []
 
-    def capture(module, datamodule, trainer):
+    def capture(trainer, module, datamodule=None, **kwargs):
         built.append((module, datamodule))
         raise Built
 
-    monkeypatch.setattr(runner, "fit_and_test", capture)
+    monkeypatch.setattr(Trainer, "fit", capture)
     settings = NETWORKS[key]
-    options = benchmark.Options(settings.epochs, str(tmp_path), str(tmp_path), limit=benchmark.TIMINGS[key].quick_limit)
+    options = benchmark.Options(settings.epochs, str(tmp_path), str(tmp_path), limit=settings.timing.quick_limit)
     with pytest.raises(Built):
         benchmark.run_ours(settings, options)
     (module, datamodule), = built
@@ -117,3 +117,23 @@ def test_every_lab_reports_the_books_figure_of_each_network():
     for name, lab in LABS.items():
         figures = book_figures(name)
         assert all(NETWORKS[key].name in figures for key in lab.networks)
+
+
+def test_each_data_modules_defaults_are_the_books_settings_written_in_labs():
+    """A data module's defaults (for the CLI, notebooks, ``MNISTDataModule()``) repeat the book's settings of
+    labs.py: they must say the same. A class that serves several labs (IMDB, NYSE) defaults to its first
+    lab's settings; a later lab sets its own (the LSTM's sequences of batch 300, NYSE's flat layout)."""
+    import inspect
+
+    first_lab = {}
+    for settings in NETWORKS.values():
+        first_lab.setdefault(settings.data.class_path, settings.data)
+    for class_path, component in first_lab.items():
+        parameters = inspect.signature(component.resolve()).parameters
+        defaults = {name: p.default for name, p in parameters.items() if p.default is not inspect.Parameter.empty}
+        differing = {
+            name: {"default": defaults[name], "labs.py": value}
+            for name, value in component.init_args.items()
+            if name in defaults and defaults[name] != value
+        }
+        assert not differing, f"{class_path}'s defaults differ from the book's settings in labs.py: {differing}"

@@ -76,18 +76,17 @@ def test_mnist_lab_reads_the_real_files(tmp_path):
         assert results["models"][name]["test_accuracy"] > 0.6
 
 
-#: runs a lab's main through runner.run with every urllib request failing as it does offline (fast, no hang)
+#: runs a lab's main through the scripts' run() with every urllib request failing as it does offline (fast, no hang)
 OFFLINE_RUN = textwrap.dedent(
     """
-    import sys, urllib.error, urllib.request
+    import importlib, sys, urllib.error, urllib.request
 
     def offline(*args, **kwargs):
         raise urllib.error.URLError("[Errno -3] Temporary failure in name resolution")
 
     urllib.request.urlopen = offline
-    sys.path.insert(0, {scripts!r})
-    from runner import run
-    run(__import__({script!r}).main, sys.argv[1:])
+    from scripts.command_line import run
+    run(importlib.import_module('scripts.' + {script!r}).main, sys.argv[1:])
     """
 )
 

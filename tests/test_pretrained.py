@@ -14,7 +14,7 @@ from torchvision.transforms import v2
 
 from conftest import load_script
 from datamodules.book_images import book_images_dir, load_images
-from datamodules.base import DataUnavailableError
+from datamodules.errors import DataUnavailableError
 from lightning_modules.trainer import AcceleratorUnavailableError
 from lightning_modules.pretrained import (
     WeightsUnavailableError,

@@ -133,7 +133,6 @@ def slow_write(fd, data):
     return written
 os.write = slow_write
 sys.argv = [sys.argv[1]] + sys.argv[2:]
-sys.path.insert(0, os.path.dirname(sys.argv[0]))  # the lab's folder, where its runner is
 import runpy
 runpy.run_path(sys.argv[0], run_name="not_main")["main"](sys.argv[1:])
 """

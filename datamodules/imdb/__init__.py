@@ -19,44 +19,11 @@ The package's parts:
 - ``synthetic``: random reviews shaped like IMDB's;
 - ``datamodule``: :class:`IMDBDataModule`;
 - ``book``: the book's loaders, which also read ISLP's own files.
+
+The package exports the two front doors; import anything else from its part.
 """
 
-from datamodules.imdb.book import ISLP_MD5, ISLP_URL, load_lookup, load_sequential, load_sparse, load_tensor
-from datamodules.imdb.cache import CACHE_DIR, CACHE_ERRORS, EncodedIMDB, StaleCacheError, cache_path
-from datamodules.imdb.datamodule import Features, IMDBDataModule
-from datamodules.imdb.sources import (
-    ARCHIVE,
-    ARCHIVE_URL,
-    CHECKSUMS,
-    KERAS_REVIEWS,
-    KERAS_URL,
-    KERAS_WORDS,
-    encode_keras,
-    encode_reviews,
-    fingerprint,
-    load_encoded,
-    read_reviews,
-    verify_checksum,
-)
-from datamodules.imdb.synthetic import synthetic_imdb
-from datamodules.imdb.text import (
-    OOV,
-    PAD,
-    RESERVED,
-    START,
-    Sequences,
-    bag_of_words,
-    build_word_index,
-    encode_texts,
-    pad_sequences,
-    tokenize,
-)
+from datamodules.imdb.book import load_lookup, load_sequential, load_sparse, load_tensor
+from datamodules.imdb.datamodule import IMDBDataModule
 
-__all__ = [
-    "ARCHIVE", "ARCHIVE_URL", "CACHE_DIR", "CACHE_ERRORS", "CHECKSUMS", "ISLP_MD5", "ISLP_URL", "KERAS_REVIEWS",
-    "KERAS_URL", "KERAS_WORDS", "OOV", "PAD", "RESERVED", "START",
-    "EncodedIMDB", "Features", "IMDBDataModule", "Sequences", "StaleCacheError",
-    "bag_of_words", "build_word_index", "cache_path", "encode_keras", "encode_reviews", "encode_texts", "fingerprint",
-    "load_encoded", "load_lookup", "load_sequential", "load_sparse", "load_tensor", "pad_sequences",
-    "read_reviews", "synthetic_imdb", "tokenize", "verify_checksum",
-]
+__all__ = ["IMDBDataModule", "load_lookup", "load_sequential", "load_sparse", "load_tensor"]

@@ -30,7 +30,7 @@ import shutil
 import warnings
 import zlib
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 import scipy.sparse as sp
@@ -38,7 +38,8 @@ import torch
 from torch import Tensor
 from torch.utils.data import TensorDataset
 
-from datamodules.base import BadArgumentError, CorruptDataError, DataUnavailableError
+from datamodules.errors import BadArgumentError, CorruptDataError, DataUnavailableError
+from datamodules.files import write_atomically
 from datamodules.imdb.cache import EncodedIMDB
 from datamodules.imdb.sources import (
     ARCHIVE,
@@ -47,11 +48,13 @@ from datamodules.imdb.sources import (
     KERAS_REVIEWS,
     KERAS_URL,
     KERAS_WORDS,
+    digest,
     download,
     load_encoded,
     verify_digest,
 )
 from datamodules.imdb.text import OOV, PAD, RESERVED, START, Sequences, bag_of_words, pad_sequences
+from datamodules.safe_pickle import NUMPY_ARRAYS, load_pickle
 
 ISLP_URL = "http://imdb.jtaylor.su.domains/jtaylor/data/"
 #: ISLP's files and their MD5s (ISLP 0.6's ``ISLP.torch.imdb.md5sums``)
@@ -82,11 +85,11 @@ NUM_WORDS, MAX_LENGTH = 10_000, 500
 def load_lookup(root: str | os.PathLike = ".") -> dict[int, str]:
     """Index -> word, for every index a sequence holds: 0 ``<PAD>``, 1 ``<START>``, 2 ``<UNK>``, words from 3
     (from 4 in Keras's index space, where 3 is the unused slot ``<UNUSED>``). ISLP's pickle: what it holds."""
-    root = Path(root)
+    root = _root(root, "load_lookup")
     encoded = _source(root, "load_lookup")
-    if encoded is None:
-        with open(_verified(root, "IMDB_word_index.pkl"), "rb") as file:  # verified: safe to unpickle
-            return pickle.load(file)
+    if encoded is None:  # verified, and read without running code all the same
+        path = _verified(root, "IMDB_word_index.pkl")
+        return load_pickle(path, "ISLP's IMDB word index", NUMPY_ARRAYS, remedy="Delete it and run again.")
     lookup = {PAD: "<PAD>", START: "<START>", OOV: "<UNK>"}
     if encoded.source == "keras":
         lookup[RESERVED] = "<UNUSED>"
@@ -97,7 +100,7 @@ def load_lookup(root: str | os.PathLike = ".") -> dict[int, str]:
 def load_tensor(root: str | os.PathLike = ".") -> tuple[TensorDataset, TensorDataset]:
     """``(train, test)`` data sets of binary bag-of-words (a sparse COO float32 tensor of
     10,003 columns) and float32 0/1 labels."""
-    root = Path(root)
+    root = _root(root, "load_tensor")
     encoded = _source(root, "load_tensor")
     if encoded is None:
         return _islp_datasets(root, "load_tensor")
@@ -110,7 +113,7 @@ def load_tensor(root: str | os.PathLike = ".") -> tuple[TensorDataset, TensorDat
 def load_sequential(root: str | os.PathLike = ".") -> tuple[TensorDataset, TensorDataset]:
     """``(train, test)`` data sets of each review's last 500 token indices, zero pre-padded,
     and float32 0/1 labels."""
-    root = Path(root)
+    root = _root(root, "load_sequential")
     encoded = _source(root, "load_sequential")
     if encoded is None:
         return _islp_datasets(root, "load_sequential")
@@ -131,8 +134,8 @@ def load_sparse(
     by ``np.random.default_rng(random_state)``. (With ``validation=0`` nothing is
     held out; ISLP's mask would then hold out every row.)
     """
-    root = Path(root)
-    check_validation(validation)  # before any data is read or fetched
+    root = _root(root, "load_sparse")
+    check_held_out_count(validation)  # before any data is read or fetched
     encoded = _source(root, "load_sparse")
     if encoded is None:
         X_train, X_test, Y_train, Y_test = _islp_arrays(root)
@@ -145,8 +148,9 @@ def load_sparse(
     return (X_train[keep], Y_train[keep]), (X_train[~keep], Y_train[~keep]), (X_test, Y_test)
 
 
-def check_validation(validation: Any) -> None:
-    """``validation`` must be a count of training rows, 0 or more (a fraction would silently become 0)."""
+def check_held_out_count(validation: Any) -> None:
+    """``load_sparse``'s ``validation`` must be a count of training rows, 0 or more (a fraction would
+    silently become 0). (A data module's ``validation`` follows :func:`datamodules.splitting.check_validation`.)"""
     if isinstance(validation, bool) or not isinstance(validation, (int, np.integer)) or validation < 0:
         raise BadArgumentError(
             f"load_sparse(validation={validation!r}): give the number of training rows to hold out, "
@@ -156,7 +160,7 @@ def check_validation(validation: Any) -> None:
 
 def training_mask(num_rows: int, validation: int, random_state: int) -> np.ndarray:
     """ISLP's draw of the rows kept for training: ``validation`` False entries among ``num_rows``."""
-    check_validation(validation)
+    check_held_out_count(validation)
     validation = int(validation)
     if validation > num_rows:
         raise BadArgumentError(
@@ -167,6 +171,22 @@ def training_mask(num_rows: int, validation: int, random_state: int) -> np.ndarr
     mask[: num_rows - validation] = True
     np.random.default_rng(random_state).shuffle(mask)
     return mask
+
+
+def _root(root: Any, loader: str) -> Path:
+    """``root`` as a path: a folder, or a name where one can be made (it is made only once a download succeeds)."""
+    if not isinstance(root, (str, os.PathLike)):
+        raise BadArgumentError(f"{loader}(root={root!r}): give the folder (a str or a path) that holds the IMDB files")
+    path = Path(root)
+    for where in (path, *path.parents):
+        if where.is_dir():
+            break
+        if where.exists():
+            raise BadArgumentError(
+                f"{loader}(root={str(root)!r}): {where} is a file, not a folder; give the folder that holds "
+                "(or is to hold) the IMDB files, e.g. root='data/IMDB'"
+            )
+    return path
 
 
 # -- where the data comes from ------------------------------------------------------------------
@@ -195,11 +215,35 @@ def _islp_present(root: Path, name: str) -> bool:
 
 
 def _fetch_islp(root: Path, names: list[str], loader: str) -> None:
+    """Download ``names`` into ``root``. The folders made for them are removed again (when still
+    empty) if a download fails: a loader that fails leaves no folder behind."""
+    made = [folder for folder in (root, *root.parents) if not folder.exists()]  # deepest first
     for name in names:
         try:
             download(ISLP_URL + name, root, name, ISLP_MD5[name])
-        except DataUnavailableError as error:
+        except (DataUnavailableError, CorruptDataError) as error:
+            for folder in made:
+                try:
+                    folder.rmdir()  # only if empty: what is there stays
+                except OSError:
+                    break
+            if isinstance(error, CorruptDataError):
+                raise
+            damaged = _damaged(root, loader)
+            if damaged:  # what is there is broken, not only what could not be fetched
+                raise CorruptDataError(
+                    f"{loader}(root={str(root)!r}): {', '.join(damaged)} in {root.resolve()} "
+                    f"{'are' if len(damaged) > 1 else 'is'} damaged (cut short or corrupt: the md5 is not ISLP's), "
+                    f"and {', '.join(names)} could not be downloaded ({error}). Delete the damaged "
+                    f"file{'s' if len(damaged) > 1 else ''} so {'they are' if len(damaged) > 1 else 'it is'} "
+                    f"downloaded again, or replace {'them' if len(damaged) > 1 else 'it'} with ISLP's from {ISLP_URL}."
+                ) from None
             raise _unavailable(root, names, loader, str(error)) from None
+
+
+def _damaged(root: Path, loader: str) -> list[str]:
+    """The files ``loader`` reads that are in ``root`` but fail their md5 (a lone gunzipped copy can't be checked)."""
+    return [name for name in ISLP_FILES[loader] if (root / name).is_file() and digest(root / name, "md5") != ISLP_MD5[name]]
 
 
 def _unavailable(root: Path, missing: list[str], loader: str, reason: str) -> DataUnavailableError:
@@ -284,15 +328,16 @@ def _gunzipped_size(packed: Path) -> int:
 
 
 def _gunzip(packed: Path, path: Path) -> None:
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with gzip.open(packed, "rb") as source, open(temporary, "wb") as target:
-            shutil.copyfileobj(source, target, 1 << 20)
-        os.replace(temporary, path)
-    except (gzip.BadGzipFile, EOFError, zlib.error) as error:  # not gzip data, or cut short
-        raise CorruptDataError(f"{packed} cannot be gunzipped ({error}). Delete it and run again.") from None
-    finally:
-        temporary.unlink(missing_ok=True)
+    """Gunzip ``packed`` into ``path``, streamed: ``path`` is never a partial copy."""
+
+    def unpack(target: BinaryIO) -> None:
+        try:
+            with gzip.open(packed, "rb") as source:
+                shutil.copyfileobj(source, target, 1 << 20)
+        except (gzip.BadGzipFile, EOFError, zlib.error) as error:  # not gzip data, or cut short
+            raise CorruptDataError(f"{packed} cannot be gunzipped ({error}). Delete it and run again.") from None
+
+    write_atomically(path, unpack)
 
 
 def _matched(x: Any, y: Any, x_name: str, y_name: str) -> tuple[Any, Any]:

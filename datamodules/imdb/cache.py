@@ -10,7 +10,6 @@ another version or of other source files is stale, and is rebuilt.
 
 from __future__ import annotations
 
-import os
 import zipfile
 import zlib
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from datamodules.files import write_atomically
 from datamodules.imdb.text import Sequences
 
 CACHE_DIR = "imdb_cache"
@@ -52,7 +52,6 @@ class EncodedIMDB:
 
     def save(self, path: Path) -> None:
         """Write atomically: a reader sees the old file, the whole new one, or none."""
-        path.parent.mkdir(parents=True, exist_ok=True)
         words = list(self.word_index)
         arrays: dict[str, Any] = {
             "version": np.array(CACHE_VERSION),
@@ -68,15 +67,7 @@ class EncodedIMDB:
                 f"{split}_offsets": sequences.offsets,
                 f"{split}_labels": getattr(self, f"{split}_labels"),
             })
-        temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        try:
-            with open(temporary, "wb") as file:
-                np.savez(file, **arrays)
-                file.flush()
-                os.fsync(file.fileno())
-            os.replace(temporary, path)
-        finally:
-            temporary.unlink(missing_ok=True)
+        write_atomically(path, lambda file: np.savez(file, **arrays))
 
     @classmethod
     def load(cls, path: Path, sources: str | None = None) -> EncodedIMDB:

@@ -11,15 +11,10 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from datamodules.base import (
-    BadArgumentError,
-    CorruptDataError,
-    DataUnavailableError,
-    InMemoryDataModule,
-    SparseRows,
-    SyntheticDataWarning,
-    Tensors,
-)
+from datamodules.arguments import whole_number
+from datamodules.base import InMemoryDataModule, SyntheticDataWarning
+from datamodules.batching import SparseRows, Tensors
+from datamodules.errors import BadArgumentError, CorruptDataError, DataUnavailableError
 from datamodules.imdb.cache import EncodedIMDB, cache_path
 from datamodules.imdb.sources import (
     ARCHIVE,
@@ -35,11 +30,9 @@ from datamodules.imdb.sources import (
 )
 from datamodules.imdb.synthetic import synthetic_imdb
 from datamodules.imdb.text import RESERVED, Sequences, bag_of_words, encode_texts, pad_sequences, tokenize
+from datamodules.splitting import fewest_limited_rows, held_out_count, limited_validation
 
 Features = Literal["bag_of_words", "sequence"]
-
-#: the fewest reviews ``limit`` may keep with a validation count: it holds out a fifth of them, at least one
-FEWEST_LIMITED = 5
 
 
 class VocabularyError(CorruptDataError):
@@ -105,24 +98,22 @@ class IMDBDataModule(InMemoryDataModule):
         )
         if features not in ("bag_of_words", "sequence"):
             raise BadArgumentError(f"features must be 'bag_of_words' or 'sequence', got {features!r}")
-        if num_words < 1 or max_length < 1:
-            raise BadArgumentError(f"num_words and max_length must be positive, got {num_words} and {max_length}")
+        num_words = whole_number(num_words, "num_words", 1, "the vocabulary's size, e.g. 10000")
+        max_length = whole_number(max_length, "max_length", 1, "tokens kept per review, e.g. 500")
         self.data_dir = Path(data_dir)
         self.features = features
         self.num_words = num_words
         self.max_length = max_length
         self.synthetic = synthetic
         check_reviews(predict_texts, "predict_texts")
-        if limit is not None and limit < 1:
-            raise BadArgumentError(f"limit={limit}: it must be a number of reviews, 1 or more (or none, for all)")
-        if limit is not None and isinstance(validation, (int, float)) and validation > 0:
-            held_out = min(validation, limit // 5) if isinstance(validation, int) else int(validation * limit)
-            if held_out < 1:
-                rule = f"a fifth of them, at most {validation}" if isinstance(validation, int) else f"{validation} of them"
-                raise BadArgumentError(
-                    f"limit={limit} keeps too few training reviews to hold out any for validation ({rule}): "
-                    f"use a limit of {_fewest_limited(validation)} or more"
-                )
+        validation, limit = self.validation, self.limit  # as checked by the base (numpy numbers made Python's)
+        if (limit is not None and isinstance(validation, (int, float)) and validation > 0
+                and held_out_count(limited_validation(validation, limit), limit) < 1):
+            rule = f"a fifth of them, at most {validation}" if isinstance(validation, int) else f"{validation} of them"
+            raise BadArgumentError(
+                f"limit={limit} keeps too few training reviews to hold out any for validation ({rule}): "
+                f"use a limit of {fewest_limited_rows(validation)} or more"
+            )
         self.predict_texts = predict_texts
         self.source: str | None = None
         self.word_index: dict[str, int] | None = None
@@ -203,15 +194,12 @@ class IMDBDataModule(InMemoryDataModule):
         validation = self.validation
         if not isinstance(validation, (int, float)) or isinstance(validation, bool) or validation <= 0:
             return
-        if isinstance(validation, float):
-            held_out = int(validation * kept)
-        else:
-            held_out = validation if self.limit is None else min(validation, kept // 5)
+        held_out = held_out_count(validation if self.limit is None else limited_validation(validation, kept), kept)
         if 1 <= held_out < kept:
             return
         where = "synthetic reviews" if self.synthetic else f"the {encoded.source} reviews in {self.data_dir.resolve()}"
         # (a limit too small for validation was refused on construction: here, the data itself holds too few)
-        needed = validation + 1 if isinstance(validation, int) and self.limit is None else _fewest_limited(validation)
+        needed = validation + 1 if isinstance(validation, int) and self.limit is None else fewest_limited_rows(validation)
         raise TooFewReviewsError(
             f"{where} hold {found} training reviews, too few to hold out validation={validation} and train on the "
             f"rest: at least {needed} are needed (the full data set has 25,000); for a trial, give a limit "
@@ -295,13 +283,6 @@ class IMDBDataModule(InMemoryDataModule):
             raise RuntimeError("call setup() first (the vocabulary comes with the data), or load_state_dict() a checkpoint's")
         features = self._features(encode_texts([texts] if isinstance(texts, str) else texts, self.word_index))
         return features.to_dense() if isinstance(features, SparseRows) else features
-
-
-def _fewest_limited(validation: float | int) -> int:
-    """The smallest ``limit`` that leaves at least one review for validation and one for training."""
-    if isinstance(validation, float):
-        return max(2, int(np.ceil(1 / validation)))
-    return FEWEST_LIMITED
 
 
 def check_reviews(texts: Any, name: str) -> None:

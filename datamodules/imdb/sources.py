@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from datamodules.base import CorruptDataError, DataUnavailableError
+from datamodules.errors import CorruptDataError, DataUnavailableError
 from datamodules.imdb.cache import CACHE_ERRORS, EncodedIMDB, StaleCacheError, cache_path
 from datamodules.imdb.text import OOV, RESERVED, START, Sequences, build_word_index, encode_texts
 

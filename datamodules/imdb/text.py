@@ -17,7 +17,7 @@ import scipy.sparse as sp
 import torch
 from torch import Tensor
 
-from datamodules.base import SparseRows
+from datamodules.batching import SparseRows
 
 PAD, START, OOV = 0, 1, 2
 #: the number of reserved indices before the first word

@@ -1,9 +1,12 @@
-"""What counts as a user's mistake (not a bug), and the exit status each kind ends with.
+"""Runs stopped by a signal: one policy for SIGTERM, SIGINT and SIGHUP in every entry point.
 
-The lab scripts, ``islp-lab``, ``islp-curves`` and the chapter run all turn
-these into one line on stderr and the exit status below; anything else is a
-bug and keeps its traceback. A run stopped by SIGINT or SIGTERM ends with
-130 or 143 (see :func:`signals_stop_runs`).
+``timeout``, Slurm and ``docker stop`` send SIGTERM; Ctrl-C sends SIGINT; a closed
+terminal or ssh session sends SIGHUP. Left to Lightning, SIGTERM ends a run with
+``SIGTERMException``, a ``SystemExit`` of status 0 (success!), and Ctrl-C in ``fit``
+with ``sys.exit(1)``; outside a Trainer (a scikit-learn baseline, loading data) a
+signal kills the process silently. Inside :func:`signals_stop_runs` each stops the
+run at a safe point instead, and :func:`interrupting_signal` tells the entry point
+which signal it was, to exit with 128 + its number.
 """
 
 from __future__ import annotations
@@ -16,61 +19,14 @@ from collections.abc import Iterator
 from typing import Any
 
 from pytorch_lightning import Callback, LightningModule, Trainer
-from pytorch_lightning.utilities.exceptions import (
-    MisconfigurationException,
-    SIGTERMException,
-)
-
-from datamodules.base import BadArgumentError, CorruptDataError, DataUnavailableError
-from lightning_modules.callbacks import NonFiniteLossError
-from lightning_modules.curves import CurvesError
-from lightning_modules.trainer import AcceleratorUnavailableError
-
-
-class LabError(RuntimeError):
-    """A problem the user can fix (a bad option, a missing trained network); reported without a traceback."""
-
-
-#: the largest seed torch and numpy both take (seeds run from 0 to it)
-MAX_SEED = 2**32 - 1
-#: exit status of a bad argument (as argparse's own errors)
-BAD_ARGUMENT_EXIT = 2
-#: exit status of a command whose data is not available (the chapter run reports the lab as skipped)
-DATA_UNAVAILABLE_EXIT = 3
-#: exit status of any other user mistake: bad data, the environment
-USER_ERROR_EXIT = 1
-
-#: errors that come from the user's input or machine, not from a bug
-USER_ERRORS: tuple[type[BaseException], ...] = (
-    BadArgumentError,
-    LabError,
-    DataUnavailableError,
-    CorruptDataError,
-    AcceleratorUnavailableError,
-    NonFiniteLossError,
-    CurvesError,
-    MisconfigurationException,
-    FileNotFoundError,
-)
-
-
-def exit_status(error: BaseException) -> int:
-    """The exit status a user error ends with."""
-    if isinstance(error, BadArgumentError):
-        return BAD_ARGUMENT_EXIT
-    return DATA_UNAVAILABLE_EXIT if isinstance(error, DataUnavailableError) else USER_ERROR_EXIT
-
-
-# -- runs stopped by a signal -------------------------------------------------------------------------------------
-#
-# ``timeout``, Slurm and ``docker stop`` send SIGTERM; Ctrl-C sends SIGINT. Left to Lightning, SIGTERM ends a
-# run with ``SIGTERMException``, a ``SystemExit`` of status 0 (success!), and Ctrl-C in ``fit`` with
-# ``sys.exit(1)``; outside a Trainer (a scikit-learn baseline, loading data) SIGTERM kills the process
-# silently. Inside :func:`signals_stop_runs` both stop the run at a safe point instead, and
-# :func:`interrupting_signal` tells the entry point which signal it was, to exit with 128 + its number.
+from pytorch_lightning.utilities.exceptions import SIGTERMException
 
 #: exit status of a run stopped by a signal, as a shell reports one (128 + the signal's number)
-INTERRUPTED_EXIT = {signal.SIGINT: 128 + signal.SIGINT, signal.SIGTERM: 128 + signal.SIGTERM}
+INTERRUPTED_EXIT = {
+    signum: 128 + signum
+    for signum in (signal.SIGINT, signal.SIGTERM, getattr(signal, "SIGHUP", None))
+    if signum is not None  # Windows has no SIGHUP
+}
 
 
 class RunInterrupted(BaseException):
@@ -89,6 +45,8 @@ class _Stop:
 
     def __init__(self) -> None:
         self.signum: int | None = None
+        #: the log folder of the last Trainer built in this run (there is then a run to ``--resume``)
+        self.log_dir: str | None = None
 
     def raise_if_signalled(self) -> None:
         if self.signum is not None:
@@ -150,7 +108,7 @@ class StopOnSignal(Callback):
 def signals_stop_runs() -> Iterator[_Stop]:
     """Within: SIGINT and SIGTERM stop the run at a safe point (see :func:`_on_signal`); the handlers
     before are restored after. (Only the main thread can set handlers; elsewhere nothing changes.)"""
-    STOP.signum = None
+    STOP.signum, STOP.log_dir = None, None
     in_main_thread = threading.current_thread() is threading.main_thread()
     previous = {signum: signal.getsignal(signum) for signum in INTERRUPTED_EXIT} if in_main_thread else {}
     for signum in previous:
@@ -160,7 +118,7 @@ def signals_stop_runs() -> Iterator[_Stop]:
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler if handler is not None else signal.SIG_DFL)
-        STOP.signum = None
+        STOP.signum, STOP.log_dir = None, None
 
 
 def interrupting_signal(error: BaseException) -> int | None:

@@ -1,0 +1,148 @@
+"""Files written whole: at every instant a file's name holds its previous content or the new one.
+
+Every file the project writes (checkpoints, results, figures, caches) goes
+through :func:`write_atomically`: the bytes go to a temporary file beside the
+final name (same folder, same filesystem), are flushed to the disk (fsync),
+renamed over the old file (``os.replace``, atomic), and the folder is fsynced so
+the rename survives a power cut. Files are created with the user's umask
+(readable by the group and others where the umask allows, as ``open`` does).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import BinaryIO
+
+from datamodules.errors import DiskFullError, LabError, WriteError
+
+#: errors of a filesystem that has no room left (a full disk, or the user's quota)
+NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
+
+#: how much one ``os.write`` call hands the kernel
+_CHUNK = 1 << 20
+
+
+def is_disk_full(error: BaseException) -> bool:
+    """Is ``error`` the filesystem saying it has no room left?"""
+    return isinstance(error, OSError) and error.errno in NO_SPACE
+
+
+def _free_space(folder: Path) -> str:
+    try:
+        free = shutil.disk_usage(folder).free
+    except OSError:
+        return "unknown"
+    for unit in ("bytes", "KB", "MB", "GB"):
+        if free < 1024 or unit == "GB":
+            return f"{free:.0f} {unit}" if unit == "bytes" else f"{free:.1f} {unit}"
+        free /= 1024
+    return "unknown"  # pragma: no cover
+
+
+def disk_full(path: str | Path, kept: str = "", then: str = "then --resume continues from the last checkpoint") -> DiskFullError:
+    """The one-line error for a write to ``path`` that found the disk full (``kept``: what is still there,
+    ``then``: how to go on once there is room)."""
+    path = Path(path)
+    folder = path if path.is_dir() else path.parent
+    kept_text = f"; {kept}" if kept else ""
+    return DiskFullError(
+        f"the disk is full: could not write {path} ({_free_space(folder)} free on that filesystem){kept_text}; "
+        f"free some space or choose another --log-dir, {then}"
+    )
+
+
+def fsync_directory(folder: str | Path) -> None:
+    """Make a rename in ``folder`` durable (a no-op where folders can't be opened, as on Windows)."""
+    try:
+        descriptor = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(descriptor)
+    except OSError:
+        pass  # some filesystems don't fsync folders; the rename itself is still atomic
+    finally:
+        os.close(descriptor)
+
+
+def _temporary_names(path: Path) -> str:
+    return f".{path.name}."
+
+
+def remove_leftovers(path: str | Path) -> None:
+    """Delete temporary files a killed writer left beside ``path`` (they never replace it, so they are junk)."""
+    path = Path(path)
+    for leftover in path.parent.glob(f"{_temporary_names(path)}*.tmp"):
+        with contextlib.suppress(OSError):
+            leftover.unlink()
+
+
+def write_atomically(
+    path: str | Path, data: bytes | memoryview | Callable[[BinaryIO], object], kept: str = ""
+) -> Path:
+    """Write ``data`` to ``path`` so that ``path`` is always either its old content or ``data``, whole.
+
+    ``data`` is the bytes, or a function that writes them to the binary file
+    it is given (for content too large to hold at once, or a library that
+    writes to files). The bytes go to a temporary file in ``path``'s own
+    folder (so the rename never crosses filesystems), are fsynced, renamed
+    over ``path``, and the folder is fsynced. A full disk removes the
+    temporary file, keeps the old ``path`` and raises :class:`DiskFullError`
+    (``kept`` says what the user still has); another error of the filesystem
+    (a folder not writable) raises :class:`WriteError`, naming ``path``;
+    anything else (an interrupt, an error of ``data``'s function that is no
+    ``OSError``) removes the temporary file and re-raises.
+    """
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=_temporary_names(path), suffix=".tmp")
+        os.chmod(temporary, 0o666 & ~_umask())  # mkstemp makes it 0600; a new file follows the user's umask
+    except OSError as error:
+        raise _write_error(path, error, kept) from error
+    try:
+        try:
+            if callable(data):
+                with os.fdopen(descriptor, "wb", closefd=False) as file:
+                    data(file)
+            else:
+                view = memoryview(data).cast("B")
+                for start in range(0, len(view), _CHUNK):
+                    chunk = view[start : start + _CHUNK]
+                    while chunk:
+                        written = os.write(descriptor, chunk)
+                        chunk = chunk[written:]
+            os.fsync(descriptor)
+        finally:
+            os.close(descriptor)
+        os.replace(temporary, path)
+    except BaseException as error:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        if isinstance(error, OSError):
+            raise _write_error(path, error, kept) from error
+        raise
+    fsync_directory(path.parent)
+    return path
+
+
+def _write_error(path: Path, error: OSError, kept: str) -> LabError:
+    if is_disk_full(error):
+        return disk_full(path, kept)
+    kept_text = f"; {kept}" if kept else ""
+    return WriteError(f"could not write {path}: {error.strerror or error}{kept_text}; check the folder's permissions, and that no folder has that name")
+
+
+
+
+def _umask() -> int:
+    """This process's umask (read by setting it and putting it back at once)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
