@@ -4,8 +4,12 @@ It takes what the book's lab builds — ``TensorDataset``s (dense or sparse
 COO tensors), torchvision data sets with their transforms, ``Subset``s — and
 holds out the same validation rows as ``ISLP.torch.SimpleDataModule`` for the
 same seed. Tensor data is served as slices of the tensors (no worker
-processes: ``num_workers`` is not needed there); any other data set goes
-through a ``DataLoader`` with ``num_workers`` worker processes.
+processes: ``num_workers`` is not needed there). So is a torchvision data set
+whose transform is known to be deterministic (the book's ``MNIST(...,
+transform=ToTensor())``): its rows are made into tensors once, when its first
+loader is asked for (:mod:`datamodules.materialise`). Any other data set (a
+random or unknown transform, a data set of your own) goes through a
+``DataLoader`` with ``num_workers`` worker processes.
 """
 
 from __future__ import annotations
@@ -15,12 +19,14 @@ import warnings
 from typing import Any
 
 import torch
-from torch.utils.data import Dataset, TensorDataset, random_split
+from torch.utils.data import DataLoader, Dataset, TensorDataset, random_split
 
 from datamodules.arguments import as_dataset, as_tensor, equal_lengths, fraction_or_count
 from datamodules.base import InMemoryDataModule
+from datamodules.batching import TensorBatches
 from datamodules.errors import BadArgumentError
-from datamodules.splitting import Validation
+from datamodules.materialise import MAX_BYTES, materialise
+from datamodules.splitting import Split, Validation
 
 #: the most values (rows × features) an evaluation batch of tensors holds by default
 EVAL_BATCH_VALUES = 1 << 16
@@ -40,7 +46,8 @@ class SimpleDataModule(InMemoryDataModule):
             ``eval_batch_size`` says otherwise).
         num_workers: worker processes of the ``DataLoader`` for data sets that are
             not tensors (``rec_num_workers()`` is the most that helps).
-            Tensor data sets are sliced in the main process and need none.
+            Tensor data sets are sliced in the main process and need none, as do
+            torchvision data sets with a deterministic transform (made into tensors once).
         persistent_workers: keep those workers alive between epochs.
         validation: a fraction or a count of training rows held out (the rows
             the book's helper holds out for the same ``seed``; numpy numbers are
@@ -55,7 +62,22 @@ class SimpleDataModule(InMemoryDataModule):
             figures are whole-set figures either way.
 
     The loaders work straight after construction, before any ``fit``.
+
+    A torchvision data set (or a ``Subset`` of one) whose transform is made only of
+    ``ToTensor``, ``PILToTensor``, ``ToImage``, ``Normalize``, ``Resize``, ``CenterCrop``,
+    ``ConvertImageDtype`` or ``ToDtype`` (torchvision's v1 or v2) is materialised: each
+    split's rows are transformed once, when its loader is first asked for, and served
+    as slices, the same batches in the same order as the ``DataLoader`` would serve.
+    8-bit pixels are kept as ``uint8`` and made floats per batch, so memory is one byte
+    per pixel: 47 MB for MNIST's 60,000 × 28 × 28 training images, 154 MB for CIFAR100's
+    50,000 × 3 × 32 × 32. A split whose stored images would take more than
+    ``max_materialised_bytes`` (2 GiB; set it to 0 to materialise nothing) keeps its
+    ``DataLoader``, as does any random or unknown transform: augmentations are never cached.
+    ``train_data``, ``val_data`` and ``test_data`` stay the data sets (``Subset`` objects) they are.
     """
+
+    #: the most bytes one split's stored images may take to be materialised (0: none is)
+    max_materialised_bytes: int = MAX_BYTES
 
     def __init__(
         self,
@@ -84,6 +106,7 @@ class SimpleDataModule(InMemoryDataModule):
             )
         self._datasets = (train_dataset, test_dataset)
         self._eval_batch_size_given = eval_batch_size is not None
+        self._materialised: list[tuple[Dataset, Split]] = []  # (split, what serves it), made once each
 
     def load(self) -> tuple[Dataset, Dataset]:
         return self._datasets
@@ -95,6 +118,23 @@ class SimpleDataModule(InMemoryDataModule):
                 [self.batch_size]
                 + [_rows_within(EVAL_BATCH_VALUES, split) for split in (self.val_data, self.test_data) if isinstance(split, tuple)]
             )
+
+    def _batches(self, data: Split | None, batch_size: int, train: bool) -> TensorBatches | DataLoader | list:
+        """Batches of one split; a data set that can be materialised is served as slices of its tensors."""
+        if data is not None and not isinstance(data, tuple):
+            data = self._in_memory(data)
+        return super()._batches(data, batch_size, train)
+
+    def _in_memory(self, data: Dataset) -> Split:
+        """``data`` as the tensors its transform makes, made on the first call (the data set itself where it
+        cannot be materialised); a split that serves twice (``validation=test``) is made once."""
+        for split, served in self._materialised:
+            if split is data:
+                return served
+        tensors = materialise(data, self.max_materialised_bytes) if self.max_materialised_bytes > 0 else None
+        served = data if tensors is None else tensors
+        self._materialised.append((data, served))
+        return served
 
     @classmethod
     def fromarrays(

@@ -11,7 +11,7 @@ import pandas as pd
 import torch
 from pytorch_lightning import Callback, LightningModule, Trainer
 
-from datamodules.errors import NonFiniteLossError
+from datamodules.errors import CurvesError, NonFiniteLossError
 from datamodules.files import write_atomically
 from lightning_modules.lightning_internals import set_csv_columns
 
@@ -27,13 +27,21 @@ class ErrorTracker(Callback):
     :class:`NonFiniteLossError` naming the epoch, on every process at once (the
     check costs no per-step device sync). The logged figures themselves are read
     back with :func:`lightning_modules.curves.read_metrics`.
+
+    Each step only keeps its (detached) loss; they are checked together, in
+    one operation, at the end of the epoch (or once :attr:`CHECK_EVERY` wait,
+    so a long epoch holds few): a step costs no tensor operation of its own.
     """
 
+    #: losses checked together at the latest once this many are waiting
+    CHECK_EVERY = 1024
+
     def __init__(self) -> None:
+        self._losses: list[torch.Tensor] = []
         self._all_finite: torch.Tensor | None = None
 
     def on_train_epoch_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        self._all_finite = None
+        self._losses, self._all_finite = [], None
 
     def on_train_batch_end(
         self, trainer: Trainer, pl_module: LightningModule, outputs: Any, batch: Any, batch_idx: int
@@ -41,10 +49,24 @@ class ErrorTracker(Callback):
         loss = outputs["loss"] if isinstance(outputs, dict) else outputs
         if loss is None:
             return
-        finite = torch.isfinite(loss.detach())
+        self._losses.append(loss.detach())
+        if len(self._losses) >= self.CHECK_EVERY:
+            self._check_waiting()
+
+    def _check_waiting(self) -> None:
+        """Fold the waiting losses into the epoch's all-finite flag (a tensor: no device sync)."""
+        losses, self._losses = self._losses, []
+        if not losses:
+            return
+        try:
+            together = torch.stack(losses)
+        except RuntimeError:  # losses of different shapes (a manual optimization's own outputs)
+            together = torch.cat([loss.reshape(-1) for loss in losses])
+        finite = torch.isfinite(together).all()
         self._all_finite = finite if self._all_finite is None else self._all_finite & finite
 
     def on_train_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        self._check_waiting()
         if self._all_finite is None:
             return
         blew_up = trainer.strategy.reduce_boolean_decision(not bool(self._all_finite), all=False)
@@ -86,8 +108,10 @@ class ResumableCSVLog(Callback):
     the epoch's logged figures, and on resume this callback keeps the rows of
     the epochs the checkpoint covers (no test rows: the resumed run tests
     again, once) and adds the checkpointed epoch's rows if they are missing.
-    It does so when the resumed ``fit`` starts, even when the checkpoint ends a
-    finished run and no epoch is left to train. (It needs a logger that keeps
+    It does so once the resumed ``fit`` has really started (Lightning has restored the
+    whole checkpoint: its first training epoch, or the end of a ``fit`` that had
+    no epoch left to train, for a finished run tested again), never before: a
+    resume refused on the way leaves the file as it was. (It needs a logger that keeps
     the file when it reopens a version:
     :class:`~lightning_modules.trainer.ResumableCSVLogger`.)
 
@@ -107,6 +131,7 @@ class ResumableCSVLog(Callback):
     def setup(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
         if stage == "fit":
             self.fit_seconds_before, self._fit_started = 0.0, time.perf_counter()
+            _logging_interval_within_an_epoch(trainer)
 
     def fit_seconds(self) -> float:
         """Seconds spent fitting, over this attempt and those before it that the resumed checkpoint covers."""
@@ -135,27 +160,70 @@ class ResumableCSVLog(Callback):
         if stage == "fit" and self._fit_started is not None:
             self.fit_seconds_before, self._fit_started = self.fit_seconds(), None
 
-    def on_fit_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        self._rewrite_log(trainer)
-
     def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        self._rewrite_log(trainer)  # for strategies that restore the checkpoint after on_fit_start
+        self._rewrite_log(trainer)  # Lightning has restored the whole checkpoint: the run is under way
+
+    def on_fit_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        self._rewrite_log(trainer)  # a finished run resumed: no epoch was left to train (it is tested again next)
 
     def _rewrite_log(self, trainer: Trainer) -> None:
+        """Put the log in order for a resumed run, once it has started (never before: a resume refused while
+        Lightning restores its checkpoint, for fewer epochs than the run has, must leave the files as they were)."""
         restored, self._restored = self._restored, None
-        writer = trainer.logger.experiment if trainer.logger is not None and trainer.is_global_zero else None
+        logger = trainer.logger if trainer.is_global_zero else None
+        if hasattr(logger, "begin_writing"):
+            logger.begin_writing()
+        writer = logger.experiment if logger is not None else None
         if restored is None or not hasattr(writer, "metrics_file_path"):
             return
         csv = Path(writer.metrics_file_path)
-        previous = (
-            pd.read_csv(io.StringIO(complete_lines(csv.read_text())), float_precision="round_trip")
-            if csv.is_file() and csv.stat().st_size
-            else pd.DataFrame(columns=["epoch", "step"])
-        )
-        rows = completed_rows(previous, restored["epoch"], restored["step"], restored["figures"])
+        rows = completed_rows(read_resumed_log(csv), restored["epoch"], restored["step"], restored["figures"])
         columns = sorted(rows.columns)  # Lightning's writer keeps its columns sorted too
         write_atomically(csv, rows[columns].to_csv(index=False).encode())
         set_csv_columns(writer, columns)  # its next rows append under the same header
+
+
+def _logging_interval_within_an_epoch(trainer: Trainer) -> None:
+    """Lower ``log_every_n_steps`` to the training batches of an epoch when an epoch has fewer (Hitters: 6 batches
+    against Lightning's 50), for this project's data modules (their loaders are cheap to build and draw no random
+    numbers). Lightning would otherwise warn, once per Trainer (five times for five seeds), that figures logged
+    per step never reach the log within an epoch; the figures logged per epoch are the same either way."""
+    from datamodules.base import InMemoryDataModule
+
+    if not isinstance(trainer.datamodule, InMemoryDataModule) or trainer.log_every_n_steps <= 1:
+        return
+    try:
+        batches = len(trainer.datamodule.train_dataloader())
+    except (TypeError, NotImplementedError, RuntimeError):  # no length, or no training data set up
+        return
+    limit = trainer.limit_train_batches
+    if isinstance(limit, int):
+        batches = min(batches, limit)
+    elif isinstance(limit, float) and limit < 1.0:
+        batches = int(batches * limit)
+    if 0 < batches < trainer.log_every_n_steps:
+        trainer.log_every_n_steps = batches
+
+
+def read_resumed_log(csv: Path) -> pd.DataFrame:
+    """The ``metrics.csv`` of a run about to be resumed (less a last line cut short; empty if there is none), or
+    :class:`~datamodules.errors.CurvesError` in one line when it is not a log this project can continue (edited by
+    hand: a header without ``epoch``, rows of another width, words where numbers belong)."""
+    if not csv.is_file() or not csv.stat().st_size:
+        return pd.DataFrame(columns=["epoch", "step"])
+    advice = "restore it (or remove it), or start a new run without --resume"
+    try:
+        frame = pd.read_csv(io.StringIO(complete_lines(csv.read_text())), float_precision="round_trip")
+    except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as error:
+        reason = " ".join(str(error).split())[:120]
+        raise CurvesError(f"{csv} is not a metrics log that can be continued ({reason}): {advice}") from None
+    missing = [column for column in ("epoch", "step") if column not in frame.columns]
+    not_numbers = [str(column) for column in frame.columns if not pd.api.types.is_numeric_dtype(frame[column])]
+    if missing or not_numbers:
+        reason = (f"no {' or '.join(missing)} column in its header" if missing
+                  else f"values that are not numbers in {', '.join(not_numbers[:3])}")
+        raise CurvesError(f"{csv} is not a metrics log that can be continued ({reason}; edited by hand?): {advice}")
+    return frame
 
 
 def complete_lines(text: str) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import io
 import os
 import sys
 from collections.abc import Sequence
@@ -14,6 +15,7 @@ import pandas as pd
 from matplotlib.backend_bases import FigureCanvasBase
 
 from datamodules.errors import CurvesArgumentError, CurvesError
+from datamodules.files import write_atomically
 
 
 def metrics_csv(path: str | Path) -> Path:
@@ -138,7 +140,7 @@ def plot_runs(paths: Sequence[str | Path], output: str | Path, metric: str = "lo
         _check_metric(results, metric, source=str(metrics_csv(path)))
     labels = list(labels) if labels else [_run_label(path) for path, _ in runs]
     fig, ax = plt.subplots(figsize=(7, 5))
-    for (path, results), label, color in zip(runs, labels, plt.rcParams["axes.prop_cycle"].by_key()["color"] * 10):
+    for (_, results), label, color in zip(runs, labels, plt.rcParams["axes.prop_cycle"].by_key()["color"] * 10):
         for column, style, stage in ((f"train_{metric}_epoch", "-", "training"), (f"valid_{metric}", "--", "validation")):
             if column in results.columns:
                 points = results[["epoch", column]].dropna()
@@ -196,12 +198,22 @@ def seed_runs(folder: str | Path) -> list[Path]:
 
 
 def save_figure(fig: plt.Figure, output: str | Path) -> Path:
-    """Lay out ``fig``, write it as a PNG (creating the folder), and close it."""
-    fig.tight_layout()
+    """Lay out ``fig``, write it (a PNG, or the format of ``output``'s suffix), creating the folder, and close it.
+
+    Written whole (:func:`~datamodules.files.write_atomically`): a full disk or a
+    folder that is not writable ends with one line
+    (:class:`~datamodules.errors.DiskFullError`, :class:`~datamodules.errors.WriteError`)
+    and leaves the previous file, never an empty or half-written one.
+    """
     output = Path(output)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(output, dpi=100)
-    plt.close(fig)
+    image = io.BytesIO()
+    try:
+        fig.tight_layout()
+        fig.savefig(image, format=output.suffix[1:].lower() or "png", dpi=100)
+    finally:
+        plt.close(fig)
+    kept = f"the previous {output.name} is kept" if output.is_file() else ""
+    write_atomically(output, image.getbuffer(), kept=kept)
     return output
 
 

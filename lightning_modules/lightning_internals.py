@@ -1,8 +1,10 @@
 """The one place this project touches Lightning's non-public parts.
 
-Resuming a run into the same ``metrics.csv`` needs two things Lightning does
-not offer publicly: whether a CSV logger has opened its writer yet, and the
-writer's list of columns (which it otherwise rebuilds, deleting the file).
+Resuming a run into the same ``metrics.csv`` needs three things Lightning does
+not offer publicly: whether a CSV logger has opened its writer yet, a writer
+that opens an existing version without deleting its ``metrics.csv`` (Lightning's
+``_check_log_dir_exists`` deletes it, and warns that it will), and the
+writer's list of columns (which it otherwise rebuilds).
 Per-epoch seeding under the CLI needs the seed ``seed_everything`` set, which
 Lightning keeps only in an environment variable. Reading a data module's
 state (``LightningDataModule.state_dict``, public) back out of a checkpoint
@@ -14,9 +16,11 @@ Lightning changes any of these.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
 
 from pytorch_lightning.loggers import CSVLogger
+from pytorch_lightning.loggers.csv_logs import ExperimentWriter
 
 #: where ``seed_everything`` leaves its seed
 GLOBAL_SEED_VARIABLE = "PL_GLOBAL_SEED"
@@ -25,6 +29,21 @@ GLOBAL_SEED_VARIABLE = "PL_GLOBAL_SEED"
 def csv_writer_opened(logger: CSVLogger) -> bool:
     """Has ``logger`` already created its experiment writer (and so dealt with an existing file)?"""
     return logger._experiment is not None
+
+
+class _KeepingExperimentWriter(ExperimentWriter):
+    """Lightning's CSV writer, less the check that deletes an existing ``metrics.csv`` when it opens a version."""
+
+    def _check_log_dir_exists(self) -> None:
+        pass
+
+
+def open_csv_writer_keeping_its_file(logger: CSVLogger) -> Any:
+    """Open ``logger``'s writer (as its ``experiment`` property would) without deleting or rewriting any file
+    of its version folder, and without Lightning's warning that it will."""
+    Path(logger.root_dir).mkdir(parents=True, exist_ok=True)
+    logger._experiment = _KeepingExperimentWriter(log_dir=logger.log_dir)
+    return logger._experiment
 
 
 def set_csv_columns(writer: Any, columns: list[str]) -> None:

@@ -63,8 +63,10 @@ class MeanLoss(Metric):
         self.add_state("rows", default=torch.tensor(0.0), dist_reduce_fx="sum")
 
     def update(self, loss: Tensor, rows: int) -> None:
-        self.total += loss.detach().float() * rows
-        self.rows += rows
+        # in place (as ``+=`` is, to the bit) without assigning the attributes again, which goes
+        # through nn.Module's ``__setattr__``: a cost on every step
+        self.total.add_(loss.detach().float() * rows)
+        self.rows.add_(rows)
 
     def compute(self) -> Tensor:
         return self.total / self.rows
@@ -381,7 +383,8 @@ class SimpleModule(LightningModule):
             return loss
         # weighted by rows, so the epoch's mean equals the loss over the whole set
         getattr(self, f"{stage}_loss").update(loss, rows=targets.shape[0])
-        metrics.update(predictions, targets)
+        for metric in metrics.values(copy_state=False):  # MetricCollection.update, less its per-step kwargs filter
+            metric.update(predictions, targets)
         return loss
 
     def training_step(self, batch: tuple[Tensor, ...], batch_idx: int) -> Tensor:
@@ -413,6 +416,23 @@ class SimpleModule(LightningModule):
         # epoch (synchronised across processes), log once, and reset them.
         self.log(f"{stage}_loss{suffix}", loss_metric, on_step=False, on_epoch=True)
         self.log_dict({f"{stage}_{name}{suffix}": metric for name, metric in metrics.items()}, on_step=False, on_epoch=True)
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Refuse, in one line, a checkpoint of another network (before Lightning tries its weights and fails
+        with a traceback): weights of other shapes always, other names when a Trainer loads it strictly
+        (``load_from_checkpoint(..., strict=False)`` and ``strict_loading=False`` take what fits, as Lightning's do)."""
+        from lightning_modules.resuming import network_difference
+
+        weights = checkpoint.get("state_dict")
+        if not isinstance(weights, dict):
+            return
+        trainer = self._trainer
+        strict = trainer is not None and self.strict_loading
+        difference = network_difference(weights, self.state_dict(), here="this network", names=strict)
+        if difference is not None:
+            path = f"checkpoint {trainer.ckpt_path}" if trainer is not None and trainer.ckpt_path else "the checkpoint"
+            raise BadArgumentError(f"{path} {difference}; resume or load a checkpoint of this network, or start a new "
+                                   "run (without --resume or --ckpt_path)")
 
     def on_train_start(self) -> None:
         # a sanity check or an earlier validate() may have left figures in the validation metrics

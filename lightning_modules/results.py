@@ -14,7 +14,7 @@ import contextlib
 import io
 import json
 from collections.abc import Iterator, Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -180,7 +180,7 @@ def write_results(
         for run in figures.get("seeds") or [figures]:
             if run.get("log_dir") and run.get("version") is None:
                 run["version"] = _version_of(run["log_dir"])
-    finished = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    finished = datetime.now(UTC).isoformat(timespec="seconds")
     payload = {"lab": lab, **extra, "finished": finished, "models": models}
     for run_dir in dict.fromkeys(folder for figures in models.values() for folder in run_folders(figures)):
         write_json(Path(run_dir) / "results.json", payload)

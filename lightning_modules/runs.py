@@ -20,13 +20,18 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
-from pytorch_lightning import Trainer
+from pytorch_lightning import Trainer, seed_everything
 from torch import nn
 
 from lightning_modules.callbacks import ResumableCSVLog
+from lightning_modules.trainer import make_trainer
+
+if TYPE_CHECKING:
+    from lightning_modules.labs import BookNetwork
+from lightning_modules.resuming import check_resume
 
 
 def last_checkpoint(trainer: Trainer) -> str | None:
@@ -36,11 +41,19 @@ def last_checkpoint(trainer: Trainer) -> str | None:
     checkpoint, so fitting from this path continues that run from its last
     completed epoch (a finished run is only tested again). A new version has
     none: fitting starts from the first epoch.
+
+    The checkpoint is checked first (:func:`~lightning_modules.resuming.check_resume`),
+    before Lightning loads it or any file of the run changes: one that is damaged or
+    can't be read safely, of another seed, or of a run with more epochs than the
+    trainer's ``max_epochs`` is refused in one line.
     """
     if trainer.logger is None or trainer.logger.log_dir is None:
         return None
     last = Path(trainer.logger.log_dir) / "checkpoints" / "last.ckpt"
-    return str(last) if last.is_file() else None
+    if not last.is_file():
+        return None
+    check_resume(last, trainer)
+    return str(last)
 
 
 def run_record(trainer: Trainer, test: dict[str, Any], seed: int | None = None) -> dict[str, Any]:
@@ -57,6 +70,19 @@ def run_record(trainer: Trainer, test: dict[str, Any], seed: int | None = None) 
         "version": trainer.logger.version if trainer.logger is not None else None,
         "accelerator": type(trainer.accelerator).__name__.replace("Accelerator", "").lower(),
     }
+
+
+def train_one_seed(settings: BookNetwork, lab: str, seed: int, **trainer_options: Any) -> dict[str, Any]:
+    """One network with its book ``settings`` trained and tested once with ``seed``, as every lab script does it
+    in plain view (``trainer_options``: :func:`~lightning_modules.trainer.make_trainer`'s). The exercises that
+    change only the data or the network of a lab use it (a top-level function: it runs in a worker process too)."""
+    seed_everything(seed, workers=True, verbose=False)
+    datamodule = settings.build_datamodule(seed=seed)
+    module = settings.build_module()
+    trainer = make_trainer(lab, settings.name, seed=seed, **trainer_options)
+    trainer.fit(module, datamodule=datamodule, ckpt_path=last_checkpoint(trainer))
+    (test,) = trainer.test(module, datamodule=datamodule, verbose=False)
+    return run_record(trainer, test, seed)
 
 
 def over_seeds(runs: Sequence[dict[str, Any]]) -> dict[str, Any]:

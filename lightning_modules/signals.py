@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import signal
+import sys
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -47,6 +48,8 @@ class _Stop:
         self.signum: int | None = None
         #: the log folder of the last Trainer built in this run (there is then a run to ``--resume``)
         self.log_dir: str | None = None
+        #: inside :func:`signals_stop_runs` (an entry point that reports the stop itself), or a reader's own script
+        self.entry_point = False
 
     def raise_if_signalled(self) -> None:
         if self.signum is not None:
@@ -82,12 +85,25 @@ def _on_signal(signum: int, frame: Any) -> None:
 
 
 class StopOnSignal(Callback):
-    """Ends a Trainer's run that a signal reached after Lightning's last check (in the last test batch, say)."""
+    """Ends a Trainer's run that a signal stopped as stopped, never as a success.
+
+    Lightning stops a run on SIGTERM with ``SIGTERMException``, a ``SystemExit``
+    of status 0: a reader's own script (``trainer = make_trainer(...);
+    trainer.fit(...)``) would end as if it had succeeded, silently skipping
+    everything after ``fit()``. This callback (one of every Trainer's default
+    callbacks) gives that exit the status of the signal (143), and outside the
+    project's entry points (which say it themselves) prints one line saying the
+    run stopped and where its last checkpoint is. A signal that came after
+    Lightning's last check (in the last test batch, say) ends the run the same way.
+    """
 
     @staticmethod
     def _stop_if_signalled(trainer: Trainer) -> None:
         if STOP.signum is None and trainer.received_sigterm:
             STOP.signum = signal.SIGTERM
+        if STOP.signum is not None and not STOP.entry_point:
+            _say_stopped(trainer, STOP.signum)
+            raise SystemExit(INTERRUPTED_EXIT[STOP.signum])
         STOP.raise_if_signalled()
 
     def on_train_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
@@ -102,13 +118,29 @@ class StopOnSignal(Callback):
     def on_exception(self, trainer: Trainer, pl_module: LightningModule, exception: BaseException) -> None:
         if STOP.signum is None and isinstance(exception, KeyboardInterrupt):  # Python's own handler raised it
             STOP.signum = signal.SIGINT
+        if isinstance(exception, SIGTERMException) and not exception.code:  # status 0 would say success
+            signum = STOP.signum or signal.SIGTERM
+            exception.code = INTERRUPTED_EXIT[signum]
+            if not STOP.entry_point:
+                _say_stopped(trainer, signum)
+
+
+def _say_stopped(trainer: Trainer, signum: int) -> None:
+    """One line on stderr (rank zero) for a reader's own script: the run stopped, and how to continue it."""
+    if not trainer.is_global_zero:
+        return
+    folder = getattr(trainer.checkpoint_callback, "dirpath", None)
+    where = (f"; its last checkpoint is in {folder}: continue with make_trainer(..., resume=True) and "
+             "trainer.fit(..., ckpt_path=last_checkpoint(trainer))") if folder else ""
+    print(f"interrupted by {signal.Signals(signum).name}: the run stopped before finishing and the script ends here"
+          f" (exit status {INTERRUPTED_EXIT[signum]}){where}", file=sys.stderr, flush=True)
 
 
 @contextlib.contextmanager
 def signals_stop_runs() -> Iterator[_Stop]:
     """Within: SIGINT and SIGTERM stop the run at a safe point (see :func:`_on_signal`); the handlers
     before are restored after. (Only the main thread can set handlers; elsewhere nothing changes.)"""
-    STOP.signum, STOP.log_dir = None, None
+    STOP.signum, STOP.log_dir, STOP.entry_point = None, None, True
     in_main_thread = threading.current_thread() is threading.main_thread()
     previous = {signum: signal.getsignal(signum) for signum in INTERRUPTED_EXIT} if in_main_thread else {}
     for signum in previous:
@@ -118,7 +150,7 @@ def signals_stop_runs() -> Iterator[_Stop]:
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler if handler is not None else signal.SIG_DFL)
-        STOP.signum, STOP.log_dir = None, None
+        STOP.signum, STOP.log_dir, STOP.entry_point = None, None, False
 
 
 def interrupting_signal(error: BaseException) -> int | None:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import atexit
+import contextlib
+import csv as csv_module
 import logging
 import os
 import sys
@@ -15,10 +18,16 @@ from pytorch_lightning.loggers import CSVLogger
 from pytorch_lightning.plugins.io import CheckpointIO
 from pytorch_lightning.utilities import rank_zero_only
 
-from datamodules.errors import AcceleratorUnavailableError, BadArgumentError, LabError
-from lightning_modules.callbacks import EpochProgress, complete_lines
+from datamodules.errors import AcceleratorUnavailableError, BadArgumentError, LabError, WriteError
+from datamodules.files import disk_full, is_disk_full, write_atomically
+from lightning_modules.callbacks import EpochProgress
 from lightning_modules.labs import Component
-from lightning_modules.lightning_internals import csv_writer_opened, global_seed, set_csv_columns
+from lightning_modules.lightning_internals import (
+    csv_writer_opened,
+    global_seed,
+    open_csv_writer_keeping_its_file,
+    set_csv_columns,
+)
 from lightning_modules.signals import STOP
 
 try:
@@ -108,12 +117,13 @@ class SeedEachEpoch(Callback):
 
 
 #: the callbacks of every Trainer here (make_trainer builds them; islp-lab's config lists them):
-#: the NaN watch, ``checkpoints/last.ckpt`` rewritten (atomically) after every epoch (what ``--ckpt_path last``
-#: resumes), per-epoch seeding, a CSV log that survives resuming, a line per tenth of the run without a progress bar,
-#: and a run stopped by a signal that ends as stopped (never as a success)
+#: the NaN watch, ``checkpoints/last.ckpt`` rewritten (atomically) at the end of an epoch at most every
+#: ``CHECKPOINT_INTERVAL`` seconds and at every stop (what ``--ckpt_path last`` resumes), per-epoch seeding, a CSV log
+#: that survives resuming, a line per tenth of the run without a progress bar, and a run stopped by a signal that ends
+#: as stopped (never as a success)
 DEFAULT_CALLBACKS: tuple[Component, ...] = (
     Component("lightning_modules.callbacks.ErrorTracker"),
-    Component("pytorch_lightning.callbacks.ModelCheckpoint",
+    Component("lightning_modules.checkpoints.IntervalCheckpoint",
               {"filename": "last", "save_top_k": 1, "enable_version_counter": False}),
     Component("lightning_modules.trainer.SeedEachEpoch"),
     Component("lightning_modules.callbacks.ResumableCSVLog"),
@@ -184,14 +194,20 @@ def hold_run_lock(version_dir: str | Path) -> None:
     process that opens the same version (``--resume`` while the run still
     trains) is refused with :class:`~datamodules.errors.LabError` naming the
     running process, before it has written anything. The lock goes with the
-    process (even ``kill -9``): a stopped run can always be resumed. Where
-    ``fcntl`` does not exist (Windows) runs are not locked.
+    process (even ``kill -9``): a stopped run can always be resumed. While held,
+    ``.run.lock`` holds the owner's process id; it is emptied again when the
+    process exits, so a run that was only looked at (a refused ``--resume``)
+    leaves every file of its folder as it was, byte for byte. Where ``fcntl``
+    does not exist (Windows) runs are not locked.
     """
     folder = Path(version_dir).resolve()
     if folder in _RUN_LOCKS or fcntl is None:
         return
     folder.mkdir(parents=True, exist_ok=True)
-    descriptor = os.open(folder / ".run.lock", os.O_RDWR | os.O_CREAT, 0o666)
+    lock = folder / ".run.lock"
+    # held through a read-only descriptor: a log folder that turns read-only under a running run (a remount)
+    # then fails the run's next write with one line, rather than the remount itself
+    descriptor = os.open(lock, os.O_RDONLY | os.O_CREAT, 0o666)
     try:
         fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
@@ -201,9 +217,29 @@ def hold_run_lock(version_dir: str | Path) -> None:
             f"{version_dir} belongs to a run that is still going (process {holder}): wait for it to finish "
             "before --resume, or start a new run without --resume"
         ) from None
-    os.ftruncate(descriptor, 0)
-    os.write(descriptor, str(os.getpid()).encode())
+    _write_lock_owner(lock, str(os.getpid()))
+    if not _RUN_LOCKS:
+        atexit.register(_release_run_locks)
     _RUN_LOCKS[folder] = descriptor
+
+
+def _write_lock_owner(lock: Path, owner: str) -> None:
+    """Put ``owner`` (a process id, or nothing) in ``lock`` (best effort: the folder may have turned read-only)."""
+    with contextlib.suppress(OSError):
+        writer = os.open(lock, os.O_WRONLY | os.O_TRUNC)
+        try:
+            os.write(writer, owner.encode())
+        finally:
+            os.close(writer)
+
+
+def _release_run_locks() -> None:
+    """At exit: empty every ``.run.lock`` this process holds (no owner any more), then let the locks go."""
+    for folder, descriptor in list(_RUN_LOCKS.items()):
+        _write_lock_owner(folder / ".run.lock", "")
+        with contextlib.suppress(OSError):
+            os.close(descriptor)
+        del _RUN_LOCKS[folder]
 
 
 class ResumableCSVLogger(CSVLogger):
@@ -212,14 +248,28 @@ class ResumableCSVLogger(CSVLogger):
     It writes each logged row at once (``flush_logs_every_n_steps=1``), so a
     killed run loses no completed epoch, and reopening an existing version
     keeps its ``metrics.csv`` (Lightning's writer would delete it) so a resumed
-    run appends to the same file (less a last line a kill or a full disk cut short).
+    run appends to the same file.
     A new version is claimed by creating its folder (``mkdir``, which fails for
-    all but one), so two runs started at once into one folder never share one.
+    all but one), so two runs started at once into one folder never share one;
+    a run that fails before it has logged or saved anything (its data missing)
+    removes the folder it claimed again.
+
+    Nothing in a reopened version is rewritten before the run is known to
+    start: opening it, reading its header and Lightning's ``log_hyperparams``
+    write nothing (the hyperparameters wait); only :meth:`begin_writing` (called
+    by :class:`~lightning_modules.callbacks.ResumableCSVLog` once Lightning has
+    restored the whole checkpoint, or by the first row logged) writes the held
+    hyperparameters and drops a last line a kill or a full disk cut short. A
+    resume refused on the way (another seed, fewer epochs than the run already
+    has, another network) leaves the run's files byte for byte as they were.
     """
 
     def __init__(self, save_dir: str, name: str = "lightning_logs", version: int | str | None = None,
                  flush_logs_every_n_steps: int = 1, **kwargs: Any) -> None:
         self._chosen_version = version
+        self._new_version = version is None  # claimed by this run (not a run reopened to resume)
+        self._writing = version is None  # a new version has nothing to keep
+        self._held_hyperparameters: list[Any] = []
         super().__init__(save_dir, name=name, version=version, flush_logs_every_n_steps=flush_logs_every_n_steps, **kwargs)
         if version is not None and rank_zero_only.rank == 0:  # reopening a run: refused at once if it is running
             hold_run_lock(self.log_dir)
@@ -247,15 +297,109 @@ class ResumableCSVLogger(CSVLogger):
 
     @property
     def experiment(self) -> Any:
+        """The CSV writer; opening it on an existing version deletes and rewrites nothing (it appends under the header)."""
         if csv_writer_opened(self) or rank_zero_only.rank != 0:
             return super().experiment
-        csv = Path(self.log_dir) / "metrics.csv"
-        previous = complete_lines(csv.read_text()) if csv.is_file() else ""
-        writer = super().experiment  # opening the version folder removes metrics.csv
-        if previous.strip():
-            csv.write_text(previous)
-            set_csv_columns(writer, previous.splitlines()[0].split(","))
+        writer = open_csv_writer_keeping_its_file(self)
+        header = _csv_header(Path(writer.metrics_file_path))
+        if header:
+            set_csv_columns(writer, header)
         return writer
+
+    def begin_writing(self) -> None:
+        """The run has started: from now on its files may change (a no-op after the first call, and for a new version).
+
+        Drops a last line of ``metrics.csv`` that a kill or a full disk cut short, and writes the
+        hyperparameters Lightning logged before the run was known to start.
+        """
+        if self._writing:
+            return
+        self._writing = True
+        if rank_zero_only.rank != 0:
+            return
+        csv = Path(self.log_dir) / "metrics.csv"
+        if csv.is_file():
+            data = csv.read_bytes()
+            whole = data if not data or data.endswith(b"\n") else data[: data.rfind(b"\n") + 1]
+            if whole != data:
+                write_atomically(csv, whole)
+                if csv_writer_opened(self):
+                    set_csv_columns(self._experiment, _csv_header(csv))
+        held, self._held_hyperparameters = self._held_hyperparameters, []
+        for params in held:
+            super().log_hyperparams(params)
+
+    @rank_zero_only
+    def log_hyperparams(self, params: Any = None) -> None:
+        if not self._writing:  # a reopened run that may yet be refused: keep them until it starts
+            self._held_hyperparameters.append(params)
+            return
+        super().log_hyperparams(params)
+
+    @rank_zero_only
+    def save(self) -> None:
+        """Write the rows logged since the last save; a log folder that can no longer be written (turned
+        read-only, its permissions changed, the disk full) ends the run with one line naming the file."""
+        if csv_writer_opened(self) and self._experiment.metrics:  # rows to write: the run is under way
+            self.begin_writing()
+        try:
+            super().save()
+        except OSError as error:
+            csv = Path(self.log_dir) / "metrics.csv"
+            kept = "the epochs logged before are kept, with the last checkpoint"
+            if is_disk_full(error):
+                raise disk_full(csv, kept=kept) from error
+            raise WriteError(
+                f"could not write {csv}: {error.strerror or error}; {kept}: make the folder writable again, then "
+                "continue with --resume (--ckpt_path last for islp-lab)"
+            ) from error
+
+    @rank_zero_only
+    def finalize(self, status: str) -> None:
+        """Lightning's last call; a run that failed before it logged or saved anything (its data missing, say)
+        takes back the new version folder it claimed, so no empty ``version_N`` is left to puzzle over."""
+        super().finalize(status)
+        if status == "failed" and self._new_version and self._chosen_version is not None:
+            _discard_unused_version(Path(self.log_dir))
+            folder, save_dir = Path(self.log_dir).parent, Path(self.save_dir)
+            while folder != save_dir and save_dir in folder.parents:  # the model's folders, left empty
+                try:
+                    folder.rmdir()
+                except OSError:
+                    break
+                folder = folder.parent
+
+
+#: what a run's folder holds before its first epoch is logged: only these, and it was never used
+_UNUSED_VERSION = {".run.lock", "hparams.yaml", "config.yaml", "checkpoints"}
+
+
+def _discard_unused_version(folder: Path) -> None:
+    """Remove the version folder ``folder`` of this process's run if it holds no log and no checkpoint."""
+    try:
+        names = {path.name for path in folder.iterdir()}
+        checkpoints = folder / "checkpoints"
+        if not names <= _UNUSED_VERSION or (checkpoints.is_dir() and any(checkpoints.iterdir())):
+            return
+        descriptor = _RUN_LOCKS.pop(folder.resolve(), None)
+        if descriptor is not None:
+            os.close(descriptor)
+        for name in names - {"checkpoints"}:
+            (folder / name).unlink()
+        if checkpoints.is_dir():
+            checkpoints.rmdir()
+        folder.rmdir()
+    except OSError:
+        pass  # another process got in, or the folder is not ours to tidy: leave it
+
+
+def _csv_header(csv: Path) -> list[str]:
+    """The column names on the first line of ``csv`` (none if it is missing or empty)."""
+    try:
+        with csv.open(newline="") as file:
+            return next(csv_module.reader(file), [])
+    except FileNotFoundError:
+        return []
 
 
 def csv_logger(save_dir: str | Path, name: str, resume: bool = False) -> ResumableCSVLogger:

@@ -1,11 +1,18 @@
-"""Run the chapter's labs one after another and write ``<log-dir>/report.md``.
+"""Run the chapter's labs (and its exercises) one after another and write ``<log-dir>/report.md``.
 
     python scripts/chapter.py                 # every lab, the book's settings
+    python scripts/chapter.py --exercises     # every lab, then the applied exercises (ISLP 10.10, 6 to 13)
+    python scripts/chapter.py --labs exercises            # the exercises alone
     python scripts/chapter.py --quick         # a short tour: few epochs, small slices, synthetic data if needed
-    python scripts/chapter.py --labs hitters,nyse --accelerator cuda
+    python scripts/chapter.py --labs hitters,nyse,exercise_09 --accelerator cuda
 
 A lab whose data is not on this machine (and can't be downloaded) is reported
 as skipped, with the reason and how to provide the data; the others still run.
+The exercises run as the labs do, from their settings in ``lightning_modules/labs.py``
+(``EXERCISES``): exercise 13 needs the IMDB reviews (``--quick``: synthetic
+ones, labelled); exercise 8 needs the pretrained ResNet50's weights and has no
+stand-in (a random network's top five classes answer nothing), so without them
+it is skipped, even with ``--quick``, with the file to put where.
 
 Each lab's figures in the report are the ``results.json`` that lab wrote in
 this run: a lab that fails, or is stopped, is reported as such and never with
@@ -35,8 +42,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from datamodules.errors import DATA_UNAVAILABLE_EXIT, USER_ERROR_EXIT
+from datamodules.errors import DATA_UNAVAILABLE_EXIT, USER_ERROR_EXIT, UserError
+from lightning_modules.labs import EXERCISES as BOOK_EXERCISES
 from lightning_modules.labs import LABS as BOOK_LABS
+from lightning_modules.labs import Lab
 from lightning_modules.signals import INTERRUPTED_EXIT
 from lightning_modules.trainer import ACCELERATORS
 from scripts import report
@@ -54,17 +63,28 @@ class ChapterLab:
     uses_data_dir: bool = False  # takes --data-dir
     quick: list[str] = field(default_factory=list)  # flags for --quick
     stand_in: list[str] = field(default_factory=lambda: ["--synthetic"])  # --quick's flags when the data is missing
+    # (empty: no stand-in, so --quick reports it skipped as the full run does)
     trains: bool = True  # trains networks (and so takes --resume)
     seeds: int = 1  # seeds per network unless --seeds says
     quick_seeds: int = 1  # the same with --quick
 
 
-#: the chapter's labs in the book's order (titles, scripts, --quick flags and seeds from lightning_modules/labs.py)
-LABS = [
-    ChapterLab(name, lab.script, lab.title, uses_data_dir=lab.downloads, quick=list(lab.quick),
-               stand_in=list(lab.stand_in), trains=bool(lab.networks), seeds=lab.seeds, quick_seeds=lab.quick_seeds)
-    for name, lab in BOOK_LABS.items()
-]
+def chapter_labs(sections: dict[str, Lab]) -> list[ChapterLab]:
+    """The chapter run's view of the labs (or exercises) of ``lightning_modules/labs.py``, in its order: titles,
+    scripts, --quick flags, stand-ins and seeds all from there."""
+    return [
+        ChapterLab(name, lab.script, lab.title, uses_data_dir=lab.downloads, quick=list(lab.quick),
+                   stand_in=list(lab.stand_in), trains=bool(lab.networks), seeds=lab.seeds, quick_seeds=lab.quick_seeds)
+        for name, lab in sections.items()
+    ]
+
+
+#: the chapter's labs in the book's order
+LABS = chapter_labs(BOOK_LABS)
+#: the chapter's applied exercises (ISLP 10.10, 6 to 13), run like the labs: ``--exercises``, or by name in ``--labs``
+EXERCISES = chapter_labs(BOOK_EXERCISES)
+#: what ``--labs`` takes besides single names: every lab, every exercise
+GROUPS = {"labs": LABS, "exercises": EXERCISES}
 
 
 @dataclass
@@ -218,7 +238,9 @@ def _run_and_judge(lab: ChapterLab, args: argparse.Namespace, start: float) -> O
     before, started_at = _file_state(results_file), time.time()
     status, message = run_lab(lab, args, [])
     outcome = "done"
-    if status == DATA_UNAVAILABLE_EXIT and args.quick:
+    if status == DATA_UNAVAILABLE_EXIT and args.quick and not lab.stand_in:
+        message += "\n(--quick has no stand-in for it: it is skipped as in the full run)"
+    elif status == DATA_UNAVAILABLE_EXIT and args.quick:
         print(f"--- {lab.name}: data not available; --quick runs it on stand-in data ({' '.join(lab.stand_in)})", flush=True)
         status, message = run_lab(lab, args, lab.stand_in)
         outcome = "synthetic"
@@ -269,27 +291,41 @@ def chapter_status(outcomes: list[Outcome], signum: int | None) -> int:
 
 def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, list[ChapterLab]]:
     """The options and the labs they select; a bad one ends with one line and status 2 (before anything runs)."""
-    by_name = {lab.name: lab for lab in LABS}
+    by_name = {lab.name: lab for lab in LABS + EXERCISES}
     parser = LabArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="few epochs and small slices; synthetic data where the real is missing")
-    parser.add_argument("--labs", default=",".join(by_name), help="comma-separated labs to run (default: all)")
+    parser.add_argument(
+        "--labs", default="labs", metavar="NAMES",
+        help="comma-separated labs and exercises to run, in that order: "
+        f"{', '.join(lab.name for lab in LABS)}; {', '.join(lab.name for lab in EXERCISES)}; "
+        "or 'labs' (every lab) and 'exercises' (every exercise) (default: labs)",
+    )
+    parser.add_argument(
+        "--exercises", action="store_true",
+        help="run the chapter's applied exercises (ISLP 10.10, 6 to 13) after the labs: the whole chapter "
+        "(--labs exercises runs them alone)",
+    )
     parser.add_argument("--log-dir", default="logs", help="where the labs log and the report is written (default: logs)")
     parser.add_argument("--data-dir", default="data", help="where downloaded data sets live (default: data)")
     parser.add_argument("--accelerator", default="auto", choices=ACCELERATORS, help="where the labs train (default: auto)")
     parser.add_argument(
         "--seeds", type=seed_list, default=None, metavar="K or S1,S2,...",
         help=f"train every lab's networks once per seed (a count, or a list); default: "
-        f"{', '.join(f'{lab.seeds} for {lab.name}' for lab in LABS if lab.seeds > 1)} "
-        f"(with --quick: {', '.join(f'{lab.quick_seeds} for {lab.name}' for lab in LABS if lab.quick_seeds > 1)}), "
-        "one run for the other labs",
+        f"{', '.join(f'{lab.seeds} for {lab.name}' for lab in LABS + EXERCISES if lab.seeds > 1)} "
+        f"(with --quick: {', '.join(f'{lab.quick_seeds} for {lab.name}' for lab in LABS + EXERCISES if lab.quick_seeds > 1)}), "
+        "one run for the others",
     )
     args = parser.parse_args(argv)
-    wanted = [name.strip() for name in args.labs.split(",") if name.strip()]
-    if not wanted:
-        parser.error(f"--labs {args.labs!r} selects no lab; choose from {', '.join(by_name)}")
-    unknown = [name for name in wanted if name not in by_name]
+    named = [name.strip() for name in args.labs.split(",") if name.strip()]
+    choices = f"choose from {', '.join(by_name)}, or {' or '.join(GROUPS)}"
+    if not named:
+        parser.error(f"--labs {args.labs!r} selects no lab; {choices}")
+    unknown = [name for name in named if name not in by_name and name not in GROUPS]
     if unknown:
-        parser.error(f"unknown lab(s): {', '.join(unknown)}; choose from {', '.join(by_name)}")
+        parser.error(f"unknown lab(s): {', '.join(unknown)}; {choices}")
+    wanted = [lab.name for name in named for lab in GROUPS.get(name, [by_name.get(name)])]
+    if args.exercises:  # the exercises after what --labs selects (those it names already run where it puts them)
+        wanted += [lab.name for lab in EXERCISES if lab.name not in wanted]
     duplicates = sorted({name for name in wanted if wanted.count(name) > 1})
     if duplicates:
         parser.error(f"--labs names {', '.join(duplicates)} more than once")
@@ -311,14 +347,21 @@ def main(argv: list[str] | None = None) -> int:
         outcomes = run_chapter(labs, args)
         log_dir = Path(args.log_dir)
         if any(outcome.status not in ("interrupted", "not run") for outcome in outcomes):
-            report = write_report(outcomes, log_dir, args.quick)
-            print(f"\nreport: {report}")
-            print(report.read_text())
+            try:
+                report_file = write_report(outcomes, log_dir, args.quick)
+            except UserError as error:  # a full disk, a folder no longer writable: the labs' own results stand
+                print(f"error: the report could not be written: {error}", file=sys.stderr)
+                return max(USER_ERROR_EXIT, chapter_status(outcomes, SIGNALS.signum))
+            print(f"\nreport: {report_file}")
+            print(report_file.read_text())
         else:  # nothing finished: an earlier report is worth more than a list of labs that did not run
             kept = " (the previous report.md is kept)" if (log_dir / "report.md").is_file() else ""
             print(f"\nno lab finished; report not written{kept}")
             for outcome in outcomes:
                 print(f"- {outcome.lab.name}: {outcome.status}" + (f": {outcome.message}" if outcome.message else ""))
+        exercises = {lab.name for lab in EXERCISES}
+        if not any(lab.name in exercises for lab in labs):  # the closing lines say how to run them
+            print(f"\n{report.EXERCISES_NOT_RUN}")
         if SIGNALS.signum is not None:
             print(f"chapter run interrupted by {signal.Signals(SIGNALS.signum).name}", file=sys.stderr)
         return chapter_status(outcomes, SIGNALS.signum)

@@ -27,8 +27,9 @@ from pytorch_lightning.utilities.exceptions import MisconfigurationException
 from datamodules.errors import MAX_SEED, BadArgumentError, DiskFullError, exit_status, user_errors
 from datamodules.files import disk_full, is_disk_full
 from lightning_modules.labs import BookNetwork
+from lightning_modules.parallel import parallel_jobs
 from lightning_modules.signals import INTERRUPTED_EXIT, STOP, RunInterrupted, interrupting_signal, signals_stop_runs
-from lightning_modules.trainer import ACCELERATORS, check_accelerator, end_distributed
+from lightning_modules.trainer import ACCELERATORS, available_accelerators, check_accelerator, end_distributed
 
 
 class LabArgumentParser(argparse.ArgumentParser):
@@ -109,9 +110,11 @@ def _check_hardware(args: argparse.Namespace) -> None:
         lightning_logs.setLevel(level)
 
 
-def lab_parser(description: str, settings: BookNetwork, data: bool = False) -> argparse.ArgumentParser:
+def lab_parser(description: str, settings: BookNetwork, data: bool = False,
+               parallel_seeds: bool = False) -> argparse.ArgumentParser:
     """The flags every lab script takes, defaults from the lab's book ``settings``;
-    ``data`` adds ``--data-dir``, ``--synthetic`` and ``--limit``.
+    ``data`` adds ``--data-dir``, ``--synthetic`` and ``--limit``; ``parallel_seeds`` adds ``--jobs``
+    (a lab that trains its seeds with :func:`~lightning_modules.parallel.for_each_seed`).
 
     Values that can never work (a negative seed, zero epochs, an unknown
     strategy...) are refused as they are parsed: one line, exit status 2;
@@ -146,7 +149,14 @@ def lab_parser(description: str, settings: BookNetwork, data: bool = False) -> a
         help="CPU threads for torch, 1 or more (small networks run fastest on one)"
         + (f"; default {threads}" if threads else "; default: torch's"),
     )
+    if parallel_seeds:
+        parser.add_argument(
+            "--jobs", type=whole_number(1), default=None, metavar="N",
+            help="with --seeds on a CPU: seeds trained at once, in worker processes (default: as many as the cores"
+            " hold at --threads each; 1 trains them one after another). Each seed's figures are the same either way",
+        )
     if data:
+        parser.set_defaults(data_settings=settings)  # prepare() makes sure the data are here before any work
         parser.add_argument("--data-dir", default="data", help="where the data set is (or is downloaded to)")
         parser.add_argument(
             "--synthetic",
@@ -176,6 +186,17 @@ def seeds(args: argparse.Namespace) -> list[int]:
     return list(range(args.seed, args.seed + args.seeds)) if isinstance(args.seeds, int) else list(args.seeds)
 
 
+def seed_jobs(args: argparse.Namespace) -> dict[str, Any]:
+    """:func:`~lightning_modules.parallel.for_each_seed`'s ``jobs`` and ``threads`` from the flags: seeds in
+    parallel only on a CPU with one process per run (no DDP), ``--jobs`` or as many as the cores hold."""
+    if "jobs" not in args:  # a lab that trains its seeds one after another
+        return {"jobs": 1, "threads": args.threads}
+    on_cpu = args.accelerator == "cpu" or (args.accelerator == "auto" and available_accelerators() == ["cpu"])
+    one_process = args.strategy == "auto" and args.num_nodes == 1
+    jobs = parallel_jobs(len(seeds(args)), args.threads, args.jobs, on_cpu=on_cpu and one_process)
+    return {"jobs": jobs, "threads": args.threads}
+
+
 def trainer_options(args: argparse.Namespace, max_epochs: int | None = None) -> dict[str, Any]:
     """:func:`~lightning_modules.trainer.make_trainer`'s arguments from the flags (``max_epochs``: other than
     ``--max-epochs``, for a lab's second network). With ``--seeds`` each seed logs under ``<model>/seed_<s>/``."""
@@ -188,6 +209,8 @@ def trainer_options(args: argparse.Namespace, max_epochs: int | None = None) -> 
         "log_dir": args.log_dir,
         "resume": args.resume,
         "seed_folder": args.seeds is not None,
+        # seeds trained side by side would interleave their progress bars
+        **({"enable_progress_bar": False} if seed_jobs(args)["jobs"] > 1 else {}),
     }
 
 
@@ -227,6 +250,21 @@ def prepare(args: argparse.Namespace) -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     seed_everything(args.seed, workers=True, verbose=False)
+    check_data(args)
+
+
+def check_data(args: argparse.Namespace) -> None:
+    """A data lab's data set, downloaded if it is missing, before the lab prints or writes anything.
+
+    Data that can't be had ends the run here (:class:`~datamodules.errors.DataUnavailableError`,
+    status 3: the chapter run reports the lab as skipped), not after the network's summary and
+    with an empty ``version_0`` folder left behind. Nothing to check on synthetic data, or when
+    the lab only scores reviews (``--predict``: the vocabulary comes with the network).
+    """
+    settings = getattr(args, "data_settings", None)
+    if settings is None or getattr(args, "synthetic", False) or getattr(args, "predict", None):
+        return
+    settings.build_datamodule(data_dir=args.data_dir).prepare_data()
 
 
 def _interrupted_message(signum: int) -> str:

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from lightning_modules.curves import save_figure
+from lightning_modules.exercise_answers import answer
 from lightning_modules.gradient_descent import gradient_descent, objective
 from lightning_modules.results import figure_errors, write_results
 from lightning_modules.trainer import ACCELERATORS
@@ -58,15 +59,14 @@ def main(argv: Sequence[str] | None = None) -> dict:
                            "final_R": float(objective(path[-1])), "iterates": path.tolist()}
         for start, path in paths.items()
     }
-    results = write_results(args.log_dir, LAB, models, lr=args.lr, derivative="dR/dβ = cos β + 1/10")
+    words = answer(LAB, {"models": models, "lr": args.lr})
+    results = write_results(args.log_dir, LAB, models, lr=args.lr, derivative="dR/dβ = cos β + 1/10", answer=words)
     print("dR/dβ = cos β + 1/10")
     for name, path in zip(models, paths.values()):
         found = models[name]
         print(f"β⁰ = {found['start']}: {found['steps']} steps of lr {args.lr}: β = {found['final_beta']:.4f}, "
               f"R(β) = {found['final_R']:.4f}  (β¹ = {path[1]:.4f}, β² = {path[2]:.4f}, ...)")
-    lowest = min(models.values(), key=lambda found: found["final_R"])
-    print(f"Each descent ends at a local minimum (cos β = −1/10, sin β < 0), the one downhill of its start: the "
-          f"lowest, R = {lowest['final_R']:.4f}, is reached from β⁰ = {lowest['start']}.")
+    print(words)
     figure = Path(args.log_dir) / LAB / "gradient_descent.png"
     with figure_errors(figure):
         plot_paths(paths, figure)

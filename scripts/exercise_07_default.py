@@ -13,41 +13,27 @@ Run: python scripts/exercise_07_default.py [--max-epochs 20] [--seeds 3] [--log-
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import partial
 
 import numpy as np
-from pytorch_lightning import seed_everything
+from pytorch_lightning.utilities import rank_zero_only
 from sklearn.dummy import DummyClassifier
 from sklearn.linear_model import LogisticRegression
 
 from datamodules.default import load_default
-from lightning_modules import make_trainer
+from lightning_modules.exercise_answers import answer
 from lightning_modules.labs import NETWORKS
+from lightning_modules.parallel import for_each_seed
 from lightning_modules.results import results_table, save_model_curves, write_results
-from lightning_modules.runs import last_checkpoint, over_seeds, print_summary, run_record
-from scripts.command_line import lab_parser, prepare, run, seeds, trainer_options
+from lightning_modules.runs import over_seeds, print_summary, train_one_seed
+from scripts.command_line import lab_parser, prepare, run, seed_jobs, seeds, trainer_options
 
 LAB = "exercise_07"
 NETWORK = NETWORKS["ex07_default"]  # its settings: data, network, optimizer, epochs (lightning_modules/labs.py)
 
 
-def answer(network: float, logistic: float, null: float) -> str:
-    """The exercise's comparison, in words."""
-    difference = network - logistic
-    if difference > 0.002:
-        verdict = "better than logistic regression: the hidden layer finds something a linear boundary misses"
-    else:
-        how = "about as well as" if difference > -0.002 else "worse than"
-        verdict = (f"{how} logistic regression: with three features whose effect on the log-odds is close to "
-                   "linear, a hidden layer has nothing to add")
-    return (
-        f"Test accuracy: the network {network:.4f}, logistic regression {logistic:.4f} ({difference:+.4f}), "
-        f"always answering No {null:.4f}. The network classifies {verdict}; both gain little over the null rule "
-        f"({logistic - null:+.4f} for logistic regression), as defaults are rare."
-    )
-
-
 def main(argv: Sequence[str] | None = None) -> dict:
-    args = lab_parser(__doc__.splitlines()[0], NETWORK).parse_args(argv)
+    args = lab_parser(__doc__.splitlines()[0], NETWORK, parallel_seeds=True).parse_args(argv)
     prepare(args)
 
     # Linear logistic regression and the null rule on the same split (deterministic: fitted once).
@@ -60,21 +46,15 @@ def main(argv: Sequence[str] | None = None) -> dict:
 
     # The network: 3 features -> 10 ReLU units with dropout 0.1 -> one logit; BCE loss, accuracy reported.
     print_summary(NETWORK.build_network(), input_size=(NETWORK.data.init_args["batch_size"], arrays.X_train.shape[1]))
-    runs = []
-    for seed in seeds(args):
-        seed_everything(seed, workers=True, verbose=False)
-        datamodule = NETWORK.build_datamodule(seed=seed)
-        module = NETWORK.build_module()
-        trainer = make_trainer(LAB, NETWORK.name, seed=seed, **trainer_options(args))
-        trainer.fit(module, datamodule=datamodule, ckpt_path=last_checkpoint(trainer))
-        (test,) = trainer.test(module, datamodule=datamodule, verbose=False)
-        runs.append(run_record(trainer, test, seed))
-    models[NETWORK.name] = over_seeds(runs)
+    # seed_everything, the data module, the module, make_trainer, fit and test: the lab's steps, once per seed
+    # (several at once on a CPU with cores to spare)
+    train = partial(train_one_seed, NETWORK, LAB, **trainer_options(args))
+    models[NETWORK.name] = over_seeds(for_each_seed(train, seeds(args), **seed_jobs(args)))
 
-    if trainer.is_global_zero:
-        words = answer(*(models[name]["test_accuracy"] for name in (NETWORK.name, "logistic_regression", "always_no")))
-        results = write_results(args.log_dir, LAB, models, figure="test_accuracy", answer=words,
-                                test_rows=len(arrays.y_test), test_defaults=int(arrays.y_test.sum()))
+    if rank_zero_only.rank == 0:
+        counts = {"test_rows": len(arrays.y_test), "test_defaults": int(arrays.y_test.sum())}
+        words = answer(LAB, {"models": models, **counts})
+        results = write_results(args.log_dir, LAB, models, figure="test_accuracy", answer=words, **counts)
         print(results_table([(name, "test accuracy", figures["test_accuracy"], None) for name, figures in models.items()]))
         print(words)
         figure = save_model_curves(models[NETWORK.name], "accuracy", "Accuracy", f"{args.log_dir}/{LAB}/mlp_curves.png")

@@ -24,6 +24,7 @@ from pytorch_lightning import seed_everything
 
 from datamodules.book_images import book_images_dir, load_images
 from datamodules.files import write_atomically
+from lightning_modules.exercise_answers import answer
 from lightning_modules.pretrained import book_transform, classify_images, resolve_device, weights_name
 from lightning_modules.results import write_results
 from lightning_modules.trainer import ACCELERATORS
@@ -64,11 +65,15 @@ def main(argv: Sequence[str] | None = None) -> dict:
     print(format_table(top))
 
     models = {name: {"top_5": classes} for name, classes in top.items()}
+    # whose images: the report says when they are the book's, not the reader's own photos the exercise asks for
+    source = {"image_folder": str(args.images or book_images_dir()), "own_images": args.images is not None}
+    words = answer(LAB, {"models": models, "synthetic": weights is None, **source})
     results = write_results(args.log_dir, LAB, models, weights=weights_name(weights), synthetic=weights is None,
-                            skipped=skipped)
+                            skipped=skipped, answer=words, **source)
     table = pd.DataFrame([{"image": name, "rank": rank, **entry}
                           for name, classes in top.items() for rank, entry in enumerate(classes, 1)])
     csv = write_atomically(Path(args.log_dir) / LAB / "top5.csv", table.to_csv(index=False).encode())
+    print(words)
     print(f"results: {results}\ntable: {csv}")
     return models
 

@@ -15,24 +15,13 @@ from collections.abc import Sequence
 from sklearn.linear_model import LinearRegression
 
 from datamodules.nyse import load_nyse
+from lightning_modules.exercise_answers import answer
 from lightning_modules.labs import BOOK_BASELINES
 from lightning_modules.results import results_table, write_results
 from lightning_modules.trainer import ACCELERATORS
 from scripts.command_line import LabArgumentParser, check_log_dir, run
 
 LAB = "exercise_09"
-
-
-def answer(models: dict[str, dict[str, float]]) -> str:
-    """The exercise's answer, in words."""
-    without, with_month = models["linear_ar"]["test_r2"], models["linear_ar_month"]["test_r2"]
-    gain = with_month - without
-    verdict = "it does not help" if gain <= 0 else "it helps very little" if gain < 0.01 else "it helps"
-    return (
-        f"The month factor changes the linear AR's test R² from {without:.4f} to {with_month:.4f} ({gain:+.4f}): "
-        f"{verdict}. With the day of the week as well: {models['linear_ar_day']['test_r2']:.4f} to "
-        f"{models['linear_ar_day_month']['test_r2']:.4f}."
-    )
 
 
 def main(argv: Sequence[str] | None = None) -> dict:
@@ -50,7 +39,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
         models[name] = {"test_r2": float(fitted.score(arrays.X_test, arrays.y_test)), "features": arrays.X_train.shape[1]}
 
     book = {name: BOOK_BASELINES[f"nyse/{name}"] for name in ("linear_ar", "linear_ar_day")}
-    words = answer(models)
+    words = answer(LAB, {"models": models})
     results = write_results(args.log_dir, LAB, models, book=book, figure="test_r2", answer=words)
     print(results_table([(name, "test R²", figures["test_r2"], book.get(name)) for name, figures in models.items()]))
     print(words)

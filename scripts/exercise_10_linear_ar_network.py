@@ -11,34 +11,25 @@ Run: python scripts/exercise_10_linear_ar_network.py [--max-epochs 50] [--seeds 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import partial
 
-from pytorch_lightning import seed_everything
+from pytorch_lightning.utilities import rank_zero_only
 from sklearn.linear_model import LinearRegression
 
 from datamodules.nyse import load_nyse
-from lightning_modules import make_trainer
+from lightning_modules.exercise_answers import answer
 from lightning_modules.labs import BOOK_BASELINES, NETWORKS
+from lightning_modules.parallel import for_each_seed
 from lightning_modules.results import results_table, save_model_curves, write_results
-from lightning_modules.runs import last_checkpoint, over_seeds, print_summary, run_record
-from scripts.command_line import lab_parser, prepare, run, seeds, trainer_options
+from lightning_modules.runs import over_seeds, print_summary, train_one_seed
+from scripts.command_line import lab_parser, prepare, run, seed_jobs, seeds, trainer_options
 
 LAB = "exercise_10"
 NETWORK = NETWORKS["ex10_linear_ar"]  # its settings: data, network, optimizer, epochs (lightning_modules/labs.py)
 
 
-def answer(network_r2: float, least_squares_r2: float) -> str:
-    """The exercise's comparison, in words."""
-    return (
-        f"The network without a hidden layer reaches test R² {network_r2:.4f} against LinearRegression's "
-        f"{least_squares_r2:.4f} ({network_r2 - least_squares_r2:+.4f}): the same linear model, fitted two ways. "
-        "LinearRegression solves it exactly, at once and with nothing to tune; the network only approaches that "
-        "solution by stochastic gradient steps (a rate, epochs, a seed), but the same code takes a hidden layer, "
-        "dropout or a recurrent layer by changing one line."
-    )
-
-
 def main(argv: Sequence[str] | None = None) -> dict:
-    args = lab_parser(__doc__.splitlines()[0], NETWORK).parse_args(argv)
+    args = lab_parser(__doc__.splitlines()[0], NETWORK, parallel_seeds=True).parse_args(argv)
     prepare(args)
 
     # The lab's linear AR: least squares on the 15 lagged columns (deterministic: fitted once).
@@ -48,20 +39,14 @@ def main(argv: Sequence[str] | None = None) -> dict:
 
     # The network: each (5, 3) sequence flattened to 15 inputs -> one output, no hidden layer.
     print_summary(NETWORK.build_network(), input_size=(NETWORK.data.init_args["batch_size"], 5, 3))
-    runs = []
-    for seed in seeds(args):
-        seed_everything(seed, workers=True, verbose=False)
-        datamodule = NETWORK.build_datamodule(seed=seed)
-        module = NETWORK.build_module()
-        trainer = make_trainer(LAB, NETWORK.name, seed=seed, **trainer_options(args))
-        trainer.fit(module, datamodule=datamodule, ckpt_path=last_checkpoint(trainer))
-        (test,) = trainer.test(module, datamodule=datamodule, verbose=False)
-        runs.append(run_record(trainer, test, seed))
-    models[NETWORK.name] = over_seeds(runs)
+    # seed_everything, the data module, the module, make_trainer, fit and test: the lab's steps, once per seed
+    # (several at once on a CPU with cores to spare)
+    train = partial(train_one_seed, NETWORK, LAB, **trainer_options(args))
+    models[NETWORK.name] = over_seeds(for_each_seed(train, seeds(args), **seed_jobs(args)))
 
-    if trainer.is_global_zero:
+    if rank_zero_only.rank == 0:
         book = {"linear_ar": BOOK_BASELINES["nyse/linear_ar"]}
-        words = answer(models[NETWORK.name]["test_r2"], models["linear_ar"]["test_r2"])
+        words = answer(LAB, {"models": models})
         results = write_results(args.log_dir, LAB, models, book=book, figure="test_r2", answer=words)
         print(results_table([(name, "test R²", figures["test_r2"], book.get(name)) for name, figures in models.items()]))
         print(words)

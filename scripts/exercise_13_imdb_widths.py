@@ -17,6 +17,7 @@ from pytorch_lightning import seed_everything
 
 from lightning_modules import make_trainer
 from lightning_modules.curves import save_figure
+from lightning_modules.exercise_answers import answer
 from lightning_modules.labs import EXERCISES, NETWORKS
 from lightning_modules.results import figure_errors, results_table, write_results
 from lightning_modules.runs import last_checkpoint, over_seeds, print_summary, run_record, synthetic_notice
@@ -55,19 +56,6 @@ def plot_accuracies(models: dict[str, dict], output: Path, synthetic: bool = Fal
     return save_figure(fig, output)
 
 
-def answer(models: dict[str, dict]) -> str:
-    """The exercise's findings, in words."""
-    accuracy = {units_and_dropout(s): models[s.name]["test_accuracy"] for s in WIDTHS}
-    best = max(accuracy, key=accuracy.get)
-    dropout_effect = sum(accuracy[(u, 0.3)] - accuracy[(u, 0.0)] for u in (16, 32, 64)) / 3
-    return (
-        f"Test accuracy from 16 to 64 units: {accuracy[(16, 0.0)]:.4f} to {accuracy[(64, 0.0)]:.4f} without dropout, "
-        f"{accuracy[(16, 0.3)]:.4f} to {accuracy[(64, 0.3)]:.4f} with 30% dropout; dropout changes it by "
-        f"{dropout_effect:+.4f} on average. Best: {best[0]} units{' with dropout' if best[1] else ''} "
-        f"({accuracy[best]:.4f}); the book's 16 units: {LAB_NETWORK.book}."
-    )
-
-
 def main(argv: Sequence[str] | None = None) -> dict:
     args = lab_parser(__doc__.splitlines()[0], LAB_NETWORK, data=True).parse_args(argv)
     prepare(args)
@@ -91,7 +79,8 @@ def main(argv: Sequence[str] | None = None) -> dict:
 
     if trainer.is_global_zero:
         book = {"dense_16": LAB_NETWORK.book}
-        words = answer(models)
+        with_book = {**models, "dense_16": {**models["dense_16"], "book_test_accuracy": LAB_NETWORK.book}}
+        words = answer(LAB, {"models": with_book, "synthetic": args.synthetic})
         results = write_results(args.log_dir, LAB, models, book=book, figure="test_accuracy", answer=words,
                                 synthetic=args.synthetic)
         print(results_table([(name, "test accuracy", figures["test_accuracy"], book.get(name))

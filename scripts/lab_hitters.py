@@ -1,29 +1,44 @@
 """Lab 10.9.1: a single-layer network on the Hitters data, beside linear regression and the lasso.
 
-Run: python scripts/lab_hitters.py [--max-epochs 50] [--seeds 5] [--accelerator cpu] [--log-dir logs]
+Run: python scripts/lab_hitters.py [--max-epochs 50] [--seeds 5 [--jobs 2]] [--accelerator cpu] [--log-dir logs]
 """
 
 from __future__ import annotations
 
+import argparse
 from collections.abc import Sequence
+from functools import partial
 
 from pytorch_lightning import seed_everything
+from pytorch_lightning.utilities import rank_zero_only
 from sklearn.linear_model import LinearRegression
 
 from datamodules.hitters import load_hitters
 from lightning_modules import make_trainer
 from lightning_modules.baselines import cross_validated_lasso, mean_absolute_error
 from lightning_modules.labs import NETWORKS, book_figures
+from lightning_modules.parallel import for_each_seed
 from lightning_modules.results import results_table, save_model_curves, write_results
 from lightning_modules.runs import last_checkpoint, over_seeds, print_summary, run_record
-from scripts.command_line import lab_parser, prepare, run, seeds, trainer_options
+from scripts.command_line import lab_parser, prepare, run, seed_jobs, seeds, trainer_options
 
 LAB = "hitters"
 MLP = NETWORKS["hitters"]  # the book's settings: data, network, optimizer, epochs (lightning_modules/labs.py)
 
 
+def train_one_seed(seed: int, args: argparse.Namespace) -> dict:
+    """The network trained and tested once, with ``seed``: the book's lab as it reads."""
+    seed_everything(seed, workers=True, verbose=False)
+    datamodule = MLP.build_datamodule(seed=seed)
+    module = MLP.build_module()
+    trainer = make_trainer(LAB, "mlp", seed=seed, **trainer_options(args))
+    trainer.fit(module, datamodule=datamodule, ckpt_path=last_checkpoint(trainer))
+    (test,) = trainer.test(module, datamodule=datamodule, verbose=False)
+    return run_record(trainer, test, seed)
+
+
 def main(argv: Sequence[str] | None = None) -> dict:
-    args = lab_parser(__doc__.splitlines()[0], MLP).parse_args(argv)
+    args = lab_parser(__doc__.splitlines()[0], MLP, parallel_seeds=True).parse_args(argv)
     prepare(args)
 
     # The book's linear baselines on the same split (deterministic: fitted once).
@@ -39,18 +54,11 @@ def main(argv: Sequence[str] | None = None) -> dict:
 
     # The network: 19 features -> 50 ReLU units with dropout -> salary; MSE loss, MAE reported.
     print_summary(MLP.build_network(), input_size=(MLP.data.init_args["batch_size"], arrays.X_train.shape[1]))
-    runs = []
-    for seed in seeds(args):
-        seed_everything(seed, workers=True, verbose=False)
-        datamodule = MLP.build_datamodule(seed=seed)
-        module = MLP.build_module()
-        trainer = make_trainer(LAB, "mlp", seed=seed, **trainer_options(args))
-        trainer.fit(module, datamodule=datamodule, ckpt_path=last_checkpoint(trainer))
-        (test,) = trainer.test(module, datamodule=datamodule, verbose=False)
-        runs.append(run_record(trainer, test, seed))
+    # once per seed (several at once on a CPU with cores to spare: lightning_modules/parallel.py)
+    runs = for_each_seed(partial(train_one_seed, args=args), seeds(args), **seed_jobs(args))
     models["mlp"] = over_seeds(runs)
 
-    if trainer.is_global_zero:
+    if rank_zero_only.rank == 0:
         # results first: a figure that fails to save (a full disk) then loses none of them
         book = book_figures(LAB)
         results = write_results(args.log_dir, LAB, models, book=book, figure="test_mae")

@@ -3,6 +3,7 @@
 Run: python scripts/lab_imdb.py [--max-epochs 30] [--data-dir data] [--synthetic] [--limit N] [--lasso-lambdas 50]
 Then score reviews of your own with the trained network (nothing is retrained):
      python scripts/lab_imdb.py --predict "A wonderful film." --predict "Dull and far too long."
+     python scripts/lab_imdb.py --predict-file my_reviews.txt      # one review per line
 """
 
 from __future__ import annotations
@@ -15,12 +16,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-
 from pytorch_lightning import seed_everything
 
 from datamodules.errors import CheckpointError, LabError
 from datamodules.imdb import IMDBDataModule
-from datamodules.imdb.datamodule import check_reviews
+from datamodules.imdb.datamodule import check_reviews, read_reviews_file
 from lightning_modules import make_trainer
 from lightning_modules.baselines import lasso_path, path_accuracy
 from lightning_modules.checkpoints import read_checkpoint
@@ -37,8 +37,8 @@ from lightning_modules.results import (
     save_run_file,
     write_results,
 )
-from lightning_modules.trainer import latest_version
 from lightning_modules.runs import last_checkpoint, over_seeds, print_summary, run_folders, run_record, synthetic_notice
+from lightning_modules.trainer import latest_version
 from scripts.command_line import lab_parser, prepare, run, seeds, trainer_options
 
 LAB = "imdb"
@@ -111,7 +111,12 @@ def main(argv: Sequence[str] | None = None) -> dict | list[float]:
     parser.add_argument("--predict", action="append", metavar="REVIEW",
                         help="score a review with the network already trained, with the vocabulary it was trained "
                         "with (kept in its checkpoint; repeatable; nothing is trained, --data-dir is not read)")
+    parser.add_argument("--predict-file", metavar="FILE",
+                        help="score the reviews in a UTF-8 text file, one review per line (blank lines skipped), as "
+                        "--predict does: for many reviews, or reviews too long for one command-line argument")
     args = parser.parse_args(argv)
+    if args.predict_file is not None:  # the file's reviews after any --predict ones
+        args.predict = (args.predict or []) + read_reviews_file(args.predict_file, "--predict-file")
     if args.lasso_lambdas < 1:
         parser.error(f"--lasso-lambdas must be at least 1, got {args.lasso_lambdas}")
     check_reviews(args.predict, "--predict")  # before any work: each review must have words to score

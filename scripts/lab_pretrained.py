@@ -21,8 +21,6 @@ from pytorch_lightning import seed_everything
 from torchvision.models import ResNet50_Weights
 
 from datamodules.book_images import book_images_dir, load_images
-from lightning_modules.results import write_json
-from scripts.command_line import LabArgumentParser, check_log_dir, run, seed_number
 from lightning_modules.pretrained import (
     TopK,
     book_transform,
@@ -30,6 +28,8 @@ from lightning_modules.pretrained import (
     resolve_device,
     weights_name,
 )
+from lightning_modules.results import write_json
+from scripts.command_line import LabArgumentParser, check_log_dir, run, seed_number
 
 #: the choices of --weights: torchvision's names, or none for a random network
 WEIGHTS: dict[str, ResNet50_Weights | None] = {"DEFAULT": ResNet50_Weights.DEFAULT, "none": None}

@@ -6,11 +6,16 @@ and max over its seeds and whether the book's value lies in that range, in a
 sentence a reader understands; the baselines (deterministic: one run); each
 lab's learning curves over seeds and one figure of the whole chapter, both
 embedded as images; skipped, failed and interrupted labs with their reasons;
-which figures come from synthetic data.
+which figures come from synthetic data. The chapter's exercises (ISLP 10.10,
+``lightning_modules.labs.EXERCISES``) get a section each: their figures over
+seeds in the same table, the comparison the exercise asks for in words
+computed from those figures (:mod:`lightning_modules.exercise_answers`; a
+stand-in run gets no answer), and their own figures.
 """
 
 from __future__ import annotations
 
+import math
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -21,6 +26,8 @@ import matplotlib.pyplot as plt
 
 from datamodules.files import write_atomically
 from lightning_modules.curves import save_figure
+from lightning_modules.exercise_answers import answer, stand_in_note
+from lightning_modules.labs import EXERCISES
 
 #: how a figure reads in words
 FIGURE_NAMES = {"test_mae": "test MAE", "test_r2": "test R²", "test_accuracy": "test accuracy"}
@@ -78,26 +85,36 @@ def number(value: float | None) -> str:
     return "—" if value is None else f"{value:.4g}"
 
 
+def model_spreads(lab: LabReport) -> list[tuple[Spread, bool]]:
+    """Each model of a finished lab with a test figure, in its results' order: its figure over its seeds,
+    and whether it is a baseline (fitted once by scikit-learn, not trained)."""
+    if lab.results is None:
+        return []
+    synthetic = bool(lab.results.get("synthetic")) or lab.status == "synthetic"
+    found = []
+    for model, row in lab.results.get("models", {}).items():
+        figure = _figure_of(row)
+        if figure is None:
+            continue
+        seeds = row.get("seeds") or [row]
+        baseline = "fit_seconds" not in row
+        found.append((Spread(
+            lab.name, model, figure, [float(seed[figure]) for seed in seeds], row.get(f"book_{figure}"),
+            None if baseline else _mean([seed.get("fit_seconds") for seed in seeds]), row.get("accelerator", ""),
+            synthetic,
+        ), baseline))
+    return found
+
+
 def spreads(labs: Sequence[LabReport]) -> tuple[list[Spread], list[tuple[str, str, str, float, float | None, bool]]]:
     """The networks (trained, with seeds) and the baselines (one deterministic fit) of every finished lab."""
     networks, baselines = [], []
     for lab in labs:
-        if lab.results is None:
-            continue
-        synthetic = bool(lab.results.get("synthetic")) or lab.status == "synthetic"
-        for model, row in lab.results.get("models", {}).items():
-            figure = _figure_of(row)
-            if figure is None:
-                continue
-            book = row.get(f"book_{figure}")
-            if "fit_seconds" not in row:  # fitted by scikit-learn, not trained
-                baselines.append((lab.name, model, figure, row[figure], book, synthetic))
-                continue
-            seeds = row.get("seeds") or [row]
-            networks.append(Spread(
-                lab.name, model, figure, [float(seed[figure]) for seed in seeds], book,
-                _mean([seed.get("fit_seconds") for seed in seeds]), row.get("accelerator", ""), synthetic,
-            ))
+        for spread, baseline in model_spreads(lab):
+            if baseline:
+                baselines.append((lab.name, spread.model, spread.figure, spread.values[0], spread.book, spread.synthetic))
+            else:
+                networks.append(spread)
     return networks, baselines
 
 
@@ -137,9 +154,79 @@ def spread_figure(networks: Sequence[Spread], output: Path) -> Path:
     return save_figure(fig, output)
 
 
+#: how to run the chapter's exercises: the closing note of a chapter run without them
+EXERCISES_NOT_RUN = (
+    "The chapter's exercises (ISLP 10.10, 6 to 13) were not part of this run. `./run_chapter.sh --exercises` runs "
+    "the labs and then the exercises, `./run_chapter.sh --labs exercises` the exercises alone, "
+    "`--labs exercise_09,exercise_12` some of them (add `--quick` for a short tour); each also runs as its own "
+    "script, `python scripts/<exercise's script> --help` (README: \"The chapter's exercises\")."
+)
+
+
+def exercise_table(lab: LabReport) -> list[str]:
+    """The exercise's figures as a Markdown table: per model its figure over seeds (mean, sd, range), a
+    baseline's one fit; exercise 6's descents and exercise 8's top five classes per image in their own shape."""
+    models = lab.results.get("models", {})
+    synthetic = bool(lab.results.get("synthetic")) or lab.status == "synthetic"
+    data = "SYNTHETIC (figures mean nothing)" if synthetic else "real"
+    if lab.name == "exercise_06":
+        lines = ["| start β⁰ | steps | final β | R(β) there | dR/dβ there |", "|---|---|---|---|---|"]
+        for found in models.values():
+            slope = math.cos(found["final_beta"]) + 0.1
+            lines.append(f"| {found['start']:g} | {found['steps']} | {found['final_beta']:.4f} | {found['final_R']:.4f} "
+                         f"| {slope:.1e} |")
+        return lines
+    if lab.name == "exercise_08":
+        lines = ["| image | 1st | 2nd | 3rd | 4th | 5th | weights |", "|---|---|---|---|---|---|---|"]
+        weights = "RANDOM (classes mean nothing)" if synthetic else lab.results.get("weights", "pretrained")
+        for image, found in models.items():
+            classes = " | ".join(f"{entry['label']} ({entry['probability']:.2f})" for entry in found["top_5"])
+            lines.append(f"| {image} | {classes} | {weights} |")
+        return lines
+    lines = ["| model | figure | runs | mean | sd | min | max | book | data |", "|---|---|---|---|---|---|---|---|---|"]
+    for s, baseline in model_spreads(lab):
+        runs = "one fit" if baseline else f"{len(s.values)} seed{'s' * (len(s.values) > 1)}"
+        lines.append(f"| {s.model} | {FIGURE_NAMES.get(s.figure, s.figure)} | {runs} | {number(s.mean)} | {number(s.sd)} "
+                     f"| {number(min(s.values))} | {number(max(s.values))} | {number(s.book)} | {data} |")
+    return lines
+
+
+def exercise_words(lab: LabReport, quick: bool) -> str:
+    """The comparison the exercise asks for, computed from its figures; a stand-in run's says there is none."""
+    if bool(lab.results.get("synthetic")) or lab.status == "synthetic":
+        return f"**No answer**: {stand_in_note(lab.name)}"
+    try:
+        words = answer(lab.name, lab.results)
+    except (KeyError, TypeError, ValueError, statistics.StatisticsError) as error:
+        return f"**No answer**: its results.json lacks a figure the comparison needs ({error!r})"
+    if quick and EXERCISES[lab.name].networks:
+        return f"**From a --quick run (few epochs, slices of the data), not the answer**: {words}"
+    return f"**Answer** (computed from the figures above): {words}"
+
+
+def exercise_sections(exercises: Sequence[LabReport], log_dir: Path, quick: bool) -> list[str]:
+    """A section per exercise: its table, the comparison in words, its figures; or why it did not finish."""
+    lines = ["## The chapter's exercises (ISLP 10.10)", "",
+             "Each exercise changes one thing in a lab; the book prints no figures for them. The words under each "
+             "table are computed from its figures.", ""]
+    for lab in exercises:
+        lines += [f"### {EXERCISES[lab.name].title}", "",
+                  f"`{lab.name}` (`scripts/{EXERCISES[lab.name].script}`): {lab.status}, {lab.seconds:.0f} s", ""]
+        if lab.results is None:
+            message = (lab.message or "see the output above").replace("\n", "\n  ")
+            lines += [f"**Not answered in this run** ({lab.status}): {message}", ""]
+            continue
+        lines += exercise_table(lab) + ["", exercise_words(lab, quick), ""]
+        for path in lab.figures:
+            lines += [f"![{lab.name} {path.stem}]({path.relative_to(log_dir)})", ""]
+    return lines
+
+
 def write_report(labs: Sequence[LabReport], log_dir: Path, quick: bool) -> Path:
     """Write ``<log_dir>/report.md`` (atomically) and the figures it shows."""
     log_dir = Path(log_dir)
+    exercises = [lab for lab in labs if lab.name in EXERCISES]
+    labs, everything = [lab for lab in labs if lab.name not in EXERCISES], labs
     networks, baselines = spreads(labs)
     lines = ["# ISLP chapter 10 with Lightning: results", ""]
     if quick:
@@ -148,7 +235,7 @@ def write_report(labs: Sequence[LabReport], log_dir: Path, quick: bool) -> Path:
         lines += [("**Interrupted**: labs marked interrupted stopped before finishing, those marked not run never "
                    "started; `--resume` continues a lab from its last completed epoch."), ""]
     lines += ["| lab | status | seconds |", "|---|---|---|"]
-    lines += [f"| {lab.name} | {lab.status} | {lab.seconds:.0f} |" for lab in labs] + [""]
+    lines += [f"| {lab.name} | {lab.status} | {lab.seconds:.0f} |" for lab in everything] + [""]
     if networks:
         lines += [
             "## The networks, over seeds", "",
@@ -189,11 +276,14 @@ def write_report(labs: Sequence[LabReport], log_dir: Path, quick: bool) -> Path:
         for lab, path in pictured:
             name = path.relative_to(log_dir)
             lines += [f"### {lab.name}: {path.stem.replace('_', ' ')}", "", f"![{lab.name} {path.stem}]({name})", ""]
-    unfinished = [lab for lab in labs if lab.status not in ("done", "synthetic")]
+    unfinished = [lab for lab in everything if lab.status not in ("done", "synthetic")]
     if unfinished:
         lines += ["## Skipped, failed, interrupted or not run", ""]
         for lab in unfinished:
             message = (lab.message or "see the output above").replace("\n", "\n  ")  # continued in the list item
+            if lab in exercises:
+                message = "see its section under the chapter's exercises"
             lines.append(f"- **{lab.name}** ({lab.status}): {message}")
         lines.append("")
+    lines += exercise_sections(exercises, log_dir, quick) if exercises else [EXERCISES_NOT_RUN, ""]
     return write_atomically(log_dir / "report.md", "\n".join(lines).encode())

@@ -5,7 +5,6 @@ from __future__ import annotations
 import importlib
 import logging
 import struct
-import sys
 import warnings
 from pathlib import Path
 from types import ModuleType

@@ -6,7 +6,6 @@ import argparse
 import textwrap
 
 import pytest
-
 from conftest import load_script
 
 chapter = load_script("chapter")
@@ -92,7 +91,8 @@ def test_the_cheap_labs_get_seeds_and_the_others_one_run(tmp_path):
     by_name = {lab.name: lab for lab in chapter.LABS}
     full, quick = options(tmp_path), options(tmp_path, quick=True)
     assert chapter.lab_seeds(by_name["hitters"], full) == "5" and chapter.lab_seeds(by_name["nyse"], full) == "5"
-    assert chapter.lab_seeds(by_name["mnist"], full) is None and chapter.lab_seeds(by_name["pretrained"], full) is None
+    assert chapter.lab_seeds(by_name["mnist"], full) == "3"  # MNIST's MLP and MLR get a range beside the book's
+    assert chapter.lab_seeds(by_name["cifar100"], full) is None and chapter.lab_seeds(by_name["pretrained"], full) is None
     assert chapter.lab_seeds(by_name["nyse"], quick) == "2"
     asked = argparse.Namespace(**{**vars(full), "seeds": [0, 4]})
     assert chapter.lab_seeds(by_name["mnist"], asked) == "0,4" and chapter.lab_seeds(by_name["pretrained"], asked) is None

@@ -9,8 +9,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
-
 from conftest import ROOT
+
 from lightning_modules.cli import main as cli_main
 
 CONFIGS = sorted((ROOT / "scripts" / "configs").glob("*.yaml"))
@@ -22,9 +22,13 @@ def islp_lab(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     )
 
 
-def test_every_lab_has_a_config():
+def test_every_network_has_a_config():
     names = {config.stem for config in CONFIGS}
-    assert names == {"hitters", "mnist_mlp", "mnist_mlr", "cifar100_cnn", "imdb_dense", "imdb_lstm", "nyse_rnn", "nyse_ar"}
+    labs = {"hitters", "mnist_mlp", "mnist_mlr", "cifar100_cnn", "imdb_dense", "imdb_lstm", "nyse_rnn", "nyse_ar"}
+    exercises = {"ex07_default", "ex10_linear_ar", "ex11_nonlinear_ar", "ex12_rnn_day"} | {
+        f"ex13_dense_{units}{dropout}" for units in (16, 32, 64) for dropout in ("", "_dropout")
+    }
+    assert names == labs | exercises
 
 
 @pytest.mark.parametrize("config", CONFIGS, ids=lambda p: p.stem)

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import pytest
 import torch
+from conftest import regression_tensors
 from torch.utils.data import TensorDataset
 
-from conftest import regression_tensors
 from datamodules import SimpleDataModule
 from datamodules.batching import ShardedSampler, TensorBatches
-from datamodules.splitting import held_out_rows
 from datamodules.hitters import HittersDataModule, load_hitters
 from datamodules.nyse import NYSEDataModule, load_nyse
+from datamodules.splitting import held_out_rows
 
 
 def make_module(validation, rows: int = 100, **kwargs) -> SimpleDataModule:

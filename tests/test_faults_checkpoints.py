@@ -22,8 +22,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import torch
-
 from conftest import ROOT
+
 from lightning_modules.checkpoints import AtomicCheckpointIO, CheckpointError, DiskFullError, write_atomically
 from lightning_modules.trainer import ResumableCSVLogger, latest_version, make_trainer
 

@@ -25,8 +25,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-
 from conftest import ROOT, load_script
+
 from datamodules.errors import BadArgumentError, DataUnavailableError
 from datamodules.imdb import IMDBDataModule, load_sparse, sources
 from datamodules.imdb.cache import cache_path

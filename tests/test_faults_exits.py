@@ -19,12 +19,12 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from scripts import command_line
 import torch
 from conftest import ROOT, SCRIPTS, load_script
 
 from lightning_modules import cli
 from lightning_modules.trainer import available_accelerators
+from scripts import command_line
 
 chapter = load_script("chapter")
 CONFIGS = SCRIPTS / "configs"

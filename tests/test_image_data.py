@@ -13,16 +13,16 @@ from types import SimpleNamespace
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import MNIST_TEST, MNIST_TRAIN, numbered_images
 from pytorch_lightning import LightningModule, Trainer
 from torch import nn
 from torchvision import datasets
 
 from datamodules import cifar100, mnist
-from datamodules.cifar100 import CIFAR100DataModule
 from datamodules.base import SyntheticDataWarning
+from datamodules.cifar100 import CIFAR100DataModule
 from datamodules.errors import CorruptDataError, DataUnavailableError
 from datamodules.images import random_crop_flip, seeded_generator
-from conftest import MNIST_TEST, MNIST_TRAIN, numbered_images
 from datamodules.mnist import MNISTDataModule
 
 CIFAR_TRAIN, CIFAR_TEST = 60, 20
@@ -118,7 +118,7 @@ def test_batches_become_floats_in_unit_range(mnist_root: Path) -> None:
     assert raw_images.dtype == torch.uint8
     images, labels = dm.on_after_batch_transfer((raw_images, raw_labels), 0)
     assert images.dtype == torch.float32 and images.shape == (16, 1, 28, 28)
-    assert 0.0 <= images.min() and images.max() <= 1.0 and images.max() > 0.9
+    assert images.min() >= 0.0 and images.max() <= 1.0 and images.max() > 0.9
     assert torch.allclose(images * 255, raw_images.float())
     assert labels is raw_labels
     # ... and a batch taken by hand, as the book takes one before fitting, is what the network takes
@@ -292,7 +292,7 @@ def test_synthetic_mnist_is_learnable_through_the_trainer() -> None:
     with pytest.warns(SyntheticDataWarning):
         quiet_trainer(epochs=3).fit(model, datamodule=dm)
     batch = model.train_batches[0]
-    assert batch.dtype == torch.float32 and 0 <= batch.min() and batch.max() <= 1  # the hook ran in the loop
+    assert batch.dtype == torch.float32 and batch.min() >= 0 and batch.max() <= 1  # the hook ran in the loop
     first, *_, last = model.epoch_losses
     assert last < 0.6 * first
     with torch.no_grad():

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 import yaml
-
-from pytorch_lightning import Trainer
 from conftest import ROOT, load_script
+from pytorch_lightning import Trainer
+
 from datamodules.base import InMemoryDataModule
 from lightning_modules.cli import LabCLI
 from lightning_modules.labs import LABS, NETWORKS, book_figures

@@ -10,10 +10,10 @@ import textwrap
 import matplotlib.image
 import pytest
 import torch
-
 from conftest import ROOT, SCRIPTS, load_script
+
 from lightning_modules.curves import read_metrics
-from lightning_modules.networks import CIFARCNN, MNISTLogistic, MNISTMLP
+from lightning_modules.networks import CIFARCNN, MNISTMLP, MNISTLogistic
 
 REAL_MNIST = ROOT.parent / "shared" / "data"  # this workplace's copy; absent on a user's machine
 

@@ -12,8 +12,8 @@ import pytest
 import scipy.sparse as sp
 import torch
 import torchvision.datasets.utils
-
 from conftest import ROOT, load_script
+
 from datamodules.imdb import IMDBDataModule
 from lightning_modules import baselines
 from lightning_modules.cli import main as cli_main

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 import torch
+from conftest import regression_tensors
 from sklearn.metrics import accuracy_score, mean_absolute_error, r2_score
 from torch import nn
 from torch.utils.data import TensorDataset
 from torchmetrics import MeanAbsoluteError, R2Score
 from torchmetrics.classification import BinaryAccuracy, MulticlassAccuracy
 
-from conftest import regression_tensors
 from datamodules import SimpleDataModule
 from lightning_modules.module import SimpleModule
 from lightning_modules.trainer import make_trainer

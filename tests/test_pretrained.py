@@ -8,14 +8,13 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import load_script
 from torchvision.io import read_image, write_png
 from torchvision.models import ResNet50_Weights, resnet50
 from torchvision.transforms import v2
 
-from conftest import load_script
 from datamodules.book_images import book_images_dir, load_images
 from datamodules.errors import DataUnavailableError
-from lightning_modules.trainer import AcceleratorUnavailableError
 from lightning_modules.pretrained import (
     WeightsUnavailableError,
     book_transform,
@@ -24,6 +23,7 @@ from lightning_modules.pretrained import (
     load_resnet50,
     resolve_device,
 )
+from lightning_modules.trainer import AcceleratorUnavailableError
 
 BOOK_FILES = ["flamingo.jpg", "hawk.jpg", "hawk_cropped.jpeg", "huey.jpg", "kitty.jpg", "weaver.jpg"]
 CATEGORIES = ResNet50_Weights.DEFAULT.meta["categories"]
@@ -76,7 +76,7 @@ def test_pipeline_gives_sorted_top3_labels_from_the_category_table(book_images: 
     model = resnet50(weights=None).eval()
     with torch.no_grad():
         probabilities = model(torch.stack(list(book_images.values()))).softmax(dim=1)
-    for row, (name, top) in enumerate(results.items()):
+    for row, top in enumerate(results.values()):
         assert len(top) == 3
         values = [entry["probability"] for entry in top]
         assert values == sorted(values, reverse=True) and all(0.0 <= p <= 1.0 for p in values)

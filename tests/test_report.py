@@ -6,9 +6,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from PIL import Image
-
 from conftest import load_script
+from PIL import Image
 
 report = load_script("report")
 

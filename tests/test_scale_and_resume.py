@@ -11,7 +11,6 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import torch
-
 from conftest import ROOT
 
 CONFIGS = ROOT / "scripts" / "configs"

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from conftest import load_script
+
 from lightning_modules import curves
 
 nyse = load_script("lab_nyse")

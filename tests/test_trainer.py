@@ -5,14 +5,19 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 import torch
+from conftest import regression_tensors
 from torch import nn
 from torch.utils.data import TensorDataset
 
-from conftest import regression_tensors
 from datamodules import SimpleDataModule
 from lightning_modules.callbacks import ErrorTracker, NonFiniteLossError
 from lightning_modules.module import SimpleModule
-from lightning_modules.trainer import AcceleratorUnavailableError, available_accelerators, check_accelerator, make_trainer
+from lightning_modules.trainer import (
+    AcceleratorUnavailableError,
+    available_accelerators,
+    check_accelerator,
+    make_trainer,
+)
 
 
 def small_run(tmp_path, seed: int = 0, epochs: int = 3, network: nn.Module | None = None, **module_kwargs):

@@ -64,6 +64,10 @@ class IMDBDataModule(InMemoryDataModule):
         predict_texts: reviews of your own for ``predict`` to score, encoded with the
             vocabulary the network was trained with (saved in its checkpoint: no
             data is read); when not given, ``predict`` runs on the test set.
+        predict_file: a UTF-8 text file of reviews to score, one review per line (blank
+            lines are skipped), instead of ``predict_texts``: for many reviews, or
+            reviews too long for one command-line argument
+            (``islp-lab predict ... --data.init_args.predict_file reviews.txt``).
 
     After :meth:`setup`, ``word_index`` maps a word to its index (3 upward),
     ``vocabulary`` lists the words by index, and :meth:`encode` turns texts
@@ -91,7 +95,8 @@ class IMDBDataModule(InMemoryDataModule):
         seed: int = 0,
         limit: int | None = None,
         eval_batch_size: int | None = None,
-        predict_texts: list[str] | None = None,
+        predict_texts: ReviewList | None = None,
+        predict_file: str | None = None,
     ) -> None:
         super().__init__(
             batch_size=batch_size, validation=validation, eval_batch_size=eval_batch_size, seed=seed, limit=limit
@@ -105,6 +110,10 @@ class IMDBDataModule(InMemoryDataModule):
         self.num_words = num_words
         self.max_length = max_length
         self.synthetic = synthetic
+        if predict_file is not None:
+            if predict_texts is not None:
+                raise BadArgumentError("give the reviews to score as predict_texts or as predict_file, not both")
+            predict_texts = read_reviews_file(predict_file, "predict_file")
         check_reviews(predict_texts, "predict_texts")
         validation, limit = self.validation, self.limit  # as checked by the base (numpy numbers made Python's)
         if (limit is not None and isinstance(validation, (int, float)) and validation > 0
@@ -114,7 +123,8 @@ class IMDBDataModule(InMemoryDataModule):
                 f"limit={limit} keeps too few training reviews to hold out any for validation ({rule}): "
                 f"use a limit of {fewest_limited_rows(validation)} or more"
             )
-        self.predict_texts = predict_texts
+        self.predict_texts = list(predict_texts) if predict_texts is not None else None
+        self.predict_file = predict_file
         self.source: str | None = None
         self.word_index: dict[str, int] | None = None
         self.vocabulary: list[str] | None = None
@@ -283,6 +293,53 @@ class IMDBDataModule(InMemoryDataModule):
             raise RuntimeError("call setup() first (the vocabulary comes with the data), or load_state_dict() a checkpoint's")
         features = self._features(encode_texts([texts] if isinstance(texts, str) else texts, self.word_index))
         return features.to_dense() if isinstance(features, SparseRows) else features
+
+
+class ReviewList(list):
+    """The type ``predict_texts`` declares: a list of reviews (strings), taken whole.
+
+    ``islp-lab`` registers it with jsonargparse (:func:`review_list` turns what a config or
+    the command line gives into a plain ``list``). Declared as ``list[str]``,
+    jsonargparse checked the reviews one by one and deep-copied the whole list for
+    each: 10,000 reviews in a config took minutes to parse, where this takes milliseconds.
+    """
+
+
+def review_list(value: Any) -> list[str]:
+    """``predict_texts`` as given in a config or on the command line (a list, or its JSON/YAML text), as a list."""
+    if isinstance(value, str):
+        import yaml
+
+        try:
+            value = yaml.safe_load(value)
+        except yaml.YAMLError as error:
+            raise ValueError(f"not a list of reviews: {' '.join(str(error).split())[:100]}") from None
+    if not isinstance(value, (list, tuple)) or not all(isinstance(text, str) for text in value):
+        raise ValueError(f"expected a list of reviews (strings), e.g. [\"a wonderful film\"], got {value!r:.80}")
+    return list(value)
+
+
+def read_reviews_file(path: str | Path, name: str) -> list[str]:
+    """The reviews in the UTF-8 text file ``path``, one per line (blank lines skipped); a file that is missing,
+    unreadable, not UTF-8 or without reviews is refused in one line naming ``name`` (the option)."""
+    path = Path(path)
+    try:
+        text = path.read_bytes().decode("utf-8-sig")
+    except FileNotFoundError:
+        raise BadArgumentError(f"{name} {path}: no such file; give a text file with one review per line") from None
+    except IsADirectoryError:
+        raise BadArgumentError(f"{name} {path} is a folder; give a text file with one review per line") from None
+    except OSError as error:
+        raise BadArgumentError(f"{name} {path} can't be read: {error.strerror or error}") from None
+    except UnicodeDecodeError as error:
+        line = error.object[: error.start].count(b"\n") + 1
+        raise CorruptDataError(
+            f"{name} {path} is not UTF-8 text (byte 0x{error.object[error.start]:02x} on line {line}): save it as UTF-8"
+        ) from None
+    reviews = [line.strip() for line in text.splitlines() if line.strip()]
+    if not reviews:
+        raise BadArgumentError(f"{name} {path} holds no reviews; give a text file with one review per line")
+    return reviews
 
 
 def check_reviews(texts: Any, name: str) -> None:

@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from datamodules.errors import CorruptDataError, DataUnavailableError
+from datamodules.errors import CorruptDataError, DataUnavailableError, LabError
 from datamodules.imdb.cache import CACHE_ERRORS, EncodedIMDB, StaleCacheError, cache_path
 from datamodules.imdb.text import OOV, RESERVED, START, Sequences, build_word_index, encode_texts
 
@@ -296,13 +296,23 @@ def load_encoded(data_dir: Path, num_words: int) -> EncodedIMDB | None:
     files, encoded, then cached. So reviews added to, removed from or edited
     in ``aclImdb/`` are seen on the next load, never an older encoding. A cache
     whose source files are gone is served as it is (it is then the only copy).
-    A damaged cache is rebuilt, with a warning.
+    A damaged cache is rebuilt, with a warning. A cache that can't be written
+    (a read-only data folder, such as a data set shared by a class; a full disk;
+    a folder where the cache file belongs) is no error: the reviews are used
+    from memory, with a :class:`CacheNotWrittenWarning` saying so (they are
+    encoded again on the next load).
     """
     data_dir = Path(data_dir)
     for source, read in READERS.items():
         cache = cache_path(data_dir, source, num_words)
         sources = source_key(data_dir, source)
-        if cache.exists():
+        if cache.exists() and not cache.is_file():
+            if sources is not None:
+                encoded = read(raw_files(data_dir, source), num_words)
+                encoded.sources = sources
+                _not_cached(cache, "that name is taken by a folder", "move that folder away to cache them")
+                return encoded
+        elif cache.exists():
             try:
                 return EncodedIMDB.load(cache, sources=sources)
             except StaleCacheError as stale:
@@ -317,6 +327,24 @@ def load_encoded(data_dir: Path, num_words: int) -> EncodedIMDB | None:
             # the key is taken before reading: a file changed meanwhile makes the next load rebuild
             encoded = read(raw_files(data_dir, source), num_words)
             encoded.sources = sources
-            encoded.save(cache)
+            try:
+                encoded.save(cache)
+            except (LabError, OSError) as error:  # WriteError, DiskFullError: write_atomically's one-line errors
+                cause = error.__cause__ if isinstance(error.__cause__, OSError) else error
+                reason = cause.strerror if isinstance(cause, OSError) and cause.strerror else str(error)
+                _not_cached(cache, reason, "a --data-dir you can write to keeps the cache")
             return encoded
     return None
+
+
+class CacheNotWrittenWarning(UserWarning):
+    """The encoded reviews could not be cached: they were used from memory (and are encoded again next time)."""
+
+
+def _not_cached(cache: Path, reason: str, fix: str) -> None:
+    warnings.warn(
+        f"IMDB: the encoded reviews could not be cached in {cache} ({reason}); they are used from memory this time "
+        f"and encoded again on every run ({fix})",
+        CacheNotWrittenWarning,
+        stacklevel=3,
+    )
