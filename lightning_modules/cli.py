@@ -32,7 +32,7 @@ from datamodules.errors import MAX_SEED, BadArgumentError, CheckpointError, Corr
 from datamodules.imdb.datamodule import ReviewList, review_list
 from lightning_modules.module import SimpleModule
 from lightning_modules.predictions import PrintPredictions
-from lightning_modules.resuming import network_difference, read_checkpoint_safely
+from lightning_modules.resuming import check_resume, network_difference, read_checkpoint_safely
 from lightning_modules.signals import INTERRUPTED_EXIT, StopOnSignal, interrupting_signal, signals_stop_runs
 from lightning_modules.trainer import (
     DEFAULT_CALLBACKS,
@@ -114,7 +114,13 @@ class LabCLI(LightningCLI):
             self._reopen_latest_version(config.trainer.logger)
 
     def before_fit(self) -> None:
+        """Continuing a run (``--ckpt_path``): its checkpoint checked as the lab scripts' ``--resume`` checks it,
+        before Lightning loads it or rewrites a file (fewer epochs than the run has, a hand-edited metrics.csv)."""
         self._before_run()
+        ckpt_path = self.config[self.subcommand].get("ckpt_path")
+        path = getattr(self, "_last_checkpoint", None) if ckpt_path == "last" else ckpt_path
+        if path and str(path) not in SPECIAL_CHECKPOINTS and "://" not in str(path) and Path(path).is_file():
+            check_resume(path, self.trainer, option="--ckpt_path", epochs_flag="--trainer.max_epochs")
 
     def before_validate(self) -> None:
         self._before_run()
@@ -168,6 +174,7 @@ class LabCLI(LightningCLI):
         # the checkpoint Lightning will resolve "last" to, checked as a named one is (safe to read, this network)
         last = Path(init_args.save_dir) / name / f"version_{init_args.version}" / "checkpoints" / "last.ckpt"
         self._checkpoint_weights = checkpoint_weights(last)
+        self._last_checkpoint = last
 
 
 def checkpoint_weights(ckpt_path: Any) -> dict[str, Any] | None:

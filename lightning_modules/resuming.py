@@ -53,22 +53,24 @@ def read_checkpoint_safely(path: str | Path) -> dict[str, Any]:
         raise failure from None
 
 
-def check_resume(path: str | Path, trainer: Trainer) -> dict[str, Any]:
+def check_resume(path: str | Path, trainer: Trainer, option: str = "--resume",
+                 epochs_flag: str = "--max-epochs") -> dict[str, Any]:
     """Refuse, before Lightning loads anything or a file is rewritten, a checkpoint ``trainer`` can't continue.
 
     Damaged or unsafe: :class:`CheckpointError` (exit 1); a ``metrics.csv`` beside it that can't be continued
     (edited by hand): :class:`~datamodules.errors.CurvesError` (exit 1). Of a run that already
     trained more epochs than ``trainer.max_epochs``, or of another seed than the
     trainer's (``--resume --seed 7`` on seed 0's run): :class:`BadArgumentError`
-    (exit 2). Returns the checkpoint's contents.
+    (exit 2). Returns the checkpoint's contents. ``option`` and ``epochs_flag`` name the flags in the messages
+    (``islp-lab``: ``--ckpt_path``, ``--trainer.max_epochs``).
     """
     saved = read_checkpoint_safely(path)
     epoch, max_epochs = saved.get("epoch"), trainer.max_epochs
     if isinstance(epoch, int) and max_epochs is not None and max_epochs >= 0 and epoch >= max_epochs:
         raise BadArgumentError(
-            f"--resume: the run to continue ({_run_folder(path)}) has already trained {epoch + 1} epochs, more than "
-            f"the {max_epochs} asked for: resume it with --max-epochs {epoch + 1} or more, or start a new run "
-            "without --resume"
+            f"{option}: the run to continue ({_run_folder(path)}) has already trained {epoch + 1} epochs, more than "
+            f"the {max_epochs} asked for: resume it with {epochs_flag} {epoch + 1} or more, or start a new run "
+            f"without {option}"
         )
     if trainer.logger is not None and trainer.is_global_zero and getattr(trainer.logger, "log_dir", None):
         read_resumed_log(Path(trainer.logger.log_dir) / "metrics.csv")  # one that was edited by hand: said now

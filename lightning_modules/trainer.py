@@ -207,7 +207,11 @@ def hold_run_lock(version_dir: str | Path) -> None:
     lock = folder / ".run.lock"
     # held through a read-only descriptor: a log folder that turns read-only under a running run (a remount)
     # then fails the run's next write with one line, rather than the remount itself
-    descriptor = os.open(lock, os.O_RDONLY | os.O_CREAT, 0o666)
+    try:
+        descriptor = os.open(lock, os.O_RDONLY | os.O_CREAT, 0o666)
+    except OSError as error:
+        raise WriteError(f"can't open the run's lock file {lock}: {error.strerror or error}; it must be a file this "
+                         "user can create and read (remove whatever else has its name)") from None
     try:
         fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
