@@ -44,14 +44,16 @@ from datamodules.files import disk_full, fsync_directory, is_disk_full, remove_l
 #: Seconds at least between two writes of a run's ``last.ckpt`` at the end of an epoch.
 #:
 #: Why: a checkpoint written whole (serialized, fsynced, renamed, its folder fsynced)
-#: costs 5 to 20 ms here, more on a busy disk; written after each of the tiny labs'
-#: epochs it was a quarter of a Hitters epoch (18 ms) and 5-13 % of an NYSE RNN fit.
-#: Once every 5 s it is a fraction of a percent of any run. What it risks: only a stop
-#: that runs no code (SIGKILL, a power cut) loses the epochs since the last write, at
-#: most these 5 s; every other stop (the end of ``fit``, SIGTERM, Ctrl-C, SIGHUP, an
-#: error) writes the last completed epoch, kept in memory (:class:`IntervalCheckpoint`),
-#: and ``--resume`` continues exactly from what was written. A run's first epoch is
-#: always written, and an epoch longer than this is written at its end, as before.
+#: costs 5 to 20 ms (measured on 2 shared cores; more on a busy disk): written after
+#: each of the tiny labs' epochs it was a quarter of a Hitters epoch and 5-13 % of an
+#: NYSE RNN fit. Once every 5 s it is a fraction of a percent of any run. What it
+#: risks: only a stop that runs no code (SIGKILL, a power cut) loses the epochs
+#: completed since the last write, less than these 5 s of them (besides the epoch under
+#: way, which every stop loses); every other stop (the end of ``fit``, SIGTERM, Ctrl-C,
+#: SIGHUP, an error) writes the last completed epoch, held in memory
+#: (:class:`IntervalCheckpoint`), and ``--resume`` continues exactly from what was
+#: written. A run's first epoch is always written, and so is every epoch that ends this
+#: long after the last write (each epoch of a run whose epochs are this long, as before).
 CHECKPOINT_INTERVAL = 5.0
 
 

@@ -16,9 +16,9 @@ it is skipped, even with ``--quick``, with the file to put where.
 
 Each lab's figures in the report are the ``results.json`` that lab wrote in
 this run: a lab that fails, or is stopped, is reported as such and never with
-an older run's figures. Ctrl-C (or SIGTERM) stops the running lab at a safe
+an older run's figures. Ctrl-C (or SIGTERM, or SIGHUP) stops the running lab at a safe
 point (``--resume`` continues it), writes the report of what finished (the
-rest marked not run) and exits 130 (143); if no lab had finished, the
+rest marked not run) and exits 130 (143, 129); if no lab had finished, the
 previous report is kept. A second Ctrl-C kills the running lab at once.
 
 Exit status: 0 when every selected lab finished, or was skipped because its
@@ -102,7 +102,7 @@ UNFINISHED = ("skipped", "failed", "interrupted", "not run")
 
 
 class ChapterInterrupted(BaseException):
-    """Ctrl-C or SIGTERM reached the chapter run."""
+    """Ctrl-C, SIGTERM or SIGHUP reached the chapter run."""
 
     def __init__(self, signum: int) -> None:
         super().__init__(signal.Signals(signum).name)
@@ -110,7 +110,7 @@ class ChapterInterrupted(BaseException):
 
 
 class _Signals:
-    """The chapter run's handling of SIGINT and SIGTERM: the first stops the running lab (it gets the same signal,
+    """The chapter run's handling of SIGINT, SIGTERM and SIGHUP: the first stops the running lab (it gets the same signal,
     finishes its batch and says how to --resume) and then the chapter; another one kills the lab at once."""
 
     def __init__(self) -> None:
@@ -339,7 +339,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, list[
 def main(argv: list[str] | None = None) -> int:
     args, labs = parse_args(argv)
     SIGNALS.__init__()
-    handled = (signal.SIGINT, signal.SIGTERM)
+    handled = tuple(INTERRUPTED_EXIT)  # SIGINT, SIGTERM and SIGHUP (a closed terminal)
     previous = {signum: signal.getsignal(signum) for signum in handled}
     for signum in handled:
         signal.signal(signum, SIGNALS.handler)

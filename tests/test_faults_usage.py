@@ -364,7 +364,7 @@ def test_a_lab_and_the_cli_score_reviews_from_a_file_as_from_the_command_line(tm
     imdb = load_script("lab_imdb")
     logs = ["--log-dir", str(tmp_path / "logs"), "--accelerator", "cpu", "--synthetic"]
     imdb.main([*logs, "--limit", "600", "--max-epochs", "1", "--lasso-lambdas", "2"])
-    texts = ["a wonderful film", "dull and far too long", "w12 w7 w3 " * 20]
+    texts = ["a wonderful film", "dull and far too long", " ".join(["w12 w7 w3"] * 20)]
     reviews = tmp_path / "reviews.txt"
     reviews.write_text("\n".join(texts) + "\n")
     capsys.readouterr()
