@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import importlib
 import logging
+import shutil
 import struct
+import subprocess
+import sys
 import warnings
 from pathlib import Path
 from types import ModuleType
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -67,3 +71,61 @@ def mnist_root(tmp_path: Path) -> Path:
         write_idx(raw / f"{prefix}-images-idx3-ubyte", numbered_images(n, (28, 28), seed=n))
         write_idx(raw / f"{prefix}-labels-idx1-ubyte", np.arange(n) % 10)
     return tmp_path
+
+
+# Runs a lab script whose training waits at the start of epoch 2 until the file $GO exists (printing PAUSED once).
+PAUSE_AT_EPOCH_2 = """
+import os, runpy, sys, time
+from lightning_modules.module import SimpleModule
+def pause(self):
+    if self.current_epoch == 2 and not os.path.exists(os.environ["GO"]):
+        print("PAUSED", flush=True)
+        for _ in range(3000):
+            if os.path.exists(os.environ["GO"]):
+                break
+            time.sleep(0.1)
+SimpleModule.on_train_epoch_start = pause
+script = sys.argv[1]
+sys.argv = sys.argv[1:]
+runpy.run_path(script, run_name="__main__")
+"""
+
+
+def error_lines(stderr: str) -> list[str]:
+    return [line for line in stderr.splitlines() if line.startswith("error:")]
+
+
+def epochs_logged(csv: Path) -> list[int]:
+    frame = pd.read_csv(csv)
+    return frame.loc[frame["train_loss_epoch"].notna(), "epoch"].tolist()
+
+
+def test_rows(csv: Path) -> int:
+    return int(pd.read_csv(csv).filter(like="test_").notna().any(axis=1).sum())
+
+
+test_rows.__test__ = False  # a helper, not a test
+
+
+@pytest.fixture
+def mount_tmpfs(tmp_path):
+    """``mount_tmpfs(size)``: a fresh tmpfs under ``tmp_path``; skips where none can be mounted (not root)."""
+    mounted: list[Path] = []
+
+    def mount(size: str) -> Path:
+        if sys.platform != "linux" or shutil.which("mount") is None:
+            pytest.skip("tmpfs mounts need Linux and mount(8)")
+        point = tmp_path / f"tmpfs_{len(mounted)}"
+        point.mkdir()
+        done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(point)],
+                              capture_output=True, text=True)
+        if done.returncode != 0:
+            pytest.skip(f"cannot mount a tmpfs here ({done.stderr.strip() or 'mount failed'}): needs root")
+        mounted.append(point)
+        return point
+
+    yield mount
+    for point in reversed(mounted):
+        subprocess.run(["mount", "-o", "remount,rw", str(point)], capture_output=True)
+        if subprocess.run(["umount", str(point)], capture_output=True).returncode != 0:
+            subprocess.run(["umount", "-l", str(point)], capture_output=True)

@@ -13,16 +13,14 @@ from __future__ import annotations
 import errno
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
 from pathlib import Path
 
-import pandas as pd
 import pytest
 import torch
-from conftest import ROOT
+from conftest import ROOT, epochs_logged, error_lines, test_rows
 
 from lightning_modules.checkpoints import AtomicCheckpointIO, CheckpointError, DiskFullError, write_atomically
 from lightning_modules.trainer import ResumableCSVLogger, latest_version, make_trainer
@@ -119,29 +117,6 @@ runpy.run_path(script, run_name="__main__")
 """
 
 
-@pytest.fixture
-def mount_tmpfs(tmp_path):
-    """``mount_tmpfs(size)``: a fresh tmpfs of ``size`` (e.g. "3m") under ``tmp_path``; skips where none can be mounted."""
-    mounted: list[Path] = []
-
-    def mount(size: str) -> Path:
-        if sys.platform != "linux" or shutil.which("mount") is None:
-            pytest.skip("tmpfs mounts need Linux and mount(8)")
-        point = tmp_path / f"tmpfs_{len(mounted)}"
-        point.mkdir()
-        done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(point)],
-                              capture_output=True, text=True)
-        if done.returncode != 0:
-            pytest.skip(f"cannot mount a tmpfs here ({done.stderr.strip() or 'mount failed'}): needs root or CAP_SYS_ADMIN")
-        mounted.append(point)
-        return point
-
-    yield mount
-    for point in reversed(mounted):
-        if subprocess.run(["umount", str(point)], capture_output=True).returncode != 0:
-            subprocess.run(["umount", "-l", str(point)], capture_output=True)
-
-
 def lab_command(script: str, log_dir: Path, *extra: str, driver: Path | None = None) -> list[str]:
     path = str(SCRIPTS / f"{script}.py")
     return [sys.executable, *([str(driver)] if driver else []), path, "--accelerator", "cpu", "--log-dir", str(log_dir), *extra]
@@ -163,20 +138,6 @@ def driver_file(tmp_path: Path, name: str, text: str) -> Path:
     return path
 
 
-def error_lines(stderr: str) -> list[str]:
-    return [line for line in stderr.splitlines() if line.startswith("error:")]
-
-
-def epochs_logged(csv: Path) -> list[int]:
-    frame = pd.read_csv(csv)
-    return frame.loc[frame["train_loss_epoch"].notna(), "epoch"].tolist()
-
-
-def test_rows(csv: Path) -> int:
-    return int(pd.read_csv(csv).filter(like="test_").notna().any(axis=1).sum())
-
-
-test_rows.__test__ = False  # a helper, not a test
 
 
 def checkpoint_epoch(path: Path) -> int:

@@ -21,29 +21,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import torch
-from conftest import ROOT
+from conftest import PAUSE_AT_EPOCH_2, ROOT, epochs_logged, error_lines, test_rows
 
 from lightning_modules.trainer import ResumableCSVLogger
 
 SCRIPTS = ROOT / "scripts"
-
-# Runs a lab script whose training waits at the start of epoch 2 until the file $GO exists (printing PAUSED once).
-PAUSE_AT_EPOCH_2 = """
-import os, runpy, sys, time
-from lightning_modules.module import SimpleModule
-def pause(self):
-    if self.current_epoch == 2 and not os.path.exists(os.environ["GO"]):
-        print("PAUSED", flush=True)
-        for _ in range(3000):
-            if os.path.exists(os.environ["GO"]):
-                break
-            time.sleep(0.1)
-SimpleModule.on_train_epoch_start = pause
-script = sys.argv[1]
-sys.argv = sys.argv[1:]
-runpy.run_path(script, run_name="__main__")
-"""
-
 
 def nyse_command(log_dir: Path, *extra: str, driver: Path | None = None) -> list[str]:
     return [sys.executable, *([str(driver)] if driver else []), str(SCRIPTS / "lab_nyse.py"), "--ar-epochs", "1",
@@ -54,20 +36,6 @@ def nyse(log_dir: Path, *extra: str) -> subprocess.CompletedProcess:
     return subprocess.run(nyse_command(log_dir, *extra), capture_output=True, text=True, cwd=ROOT, timeout=600)
 
 
-def error_lines(stderr: str) -> list[str]:
-    return [line for line in stderr.splitlines() if line.startswith("error:")]
-
-
-def epochs_logged(csv: Path) -> list[int]:
-    frame = pd.read_csv(csv)
-    return frame.loc[frame["train_loss_epoch"].notna(), "epoch"].tolist()
-
-
-def test_rows(csv: Path) -> int:
-    return int(pd.read_csv(csv).filter(like="test_").notna().any(axis=1).sum())
-
-
-test_rows.__test__ = False  # a helper, not a test
 
 
 def fingerprint(folder: Path) -> dict[str, str]:

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import ROOT, load_script
+from conftest import PAUSE_AT_EPOCH_2, ROOT, load_script
 from test_faults_data import write_reviews
 
 from datamodules.errors import BadArgumentError, CorruptDataError, DiskFullError
@@ -55,24 +55,6 @@ else:
     sys.argv = sys.argv[1:]
     runpy.run_path(script, run_name="__main__")
 """
-
-# Runs a lab script whose training waits at the start of epoch 2 until the file $GO exists (printing PAUSED once).
-PAUSE_AT_EPOCH_2 = """
-import os, runpy, sys, time
-from lightning_modules.module import SimpleModule
-def pause(self):
-    if self.current_epoch == 2 and not os.path.exists(os.environ["GO"]):
-        print("PAUSED", flush=True)
-        for _ in range(3000):
-            if os.path.exists(os.environ["GO"]):
-                break
-            time.sleep(0.1)
-SimpleModule.on_train_epoch_start = pause
-script = sys.argv[1]
-sys.argv = sys.argv[1:]
-runpy.run_path(script, run_name="__main__")
-"""
-
 
 class Planted:
     """Pickled into a checkpoint, it asks the loader to create ``marker`` (a folder): proof that code from the file ran."""
@@ -112,30 +94,6 @@ def driver(tmp_path: Path, name: str, text: str) -> Path:
     path = tmp_path / f"{name}.py"
     path.write_text(text)
     return path
-
-
-@pytest.fixture
-def mount_tmpfs(tmp_path):
-    """``mount_tmpfs(size)``: a fresh tmpfs under ``tmp_path``; skips where none can be mounted (not root)."""
-    mounted: list[Path] = []
-
-    def mount(size: str) -> Path:
-        if sys.platform != "linux" or shutil.which("mount") is None:
-            pytest.skip("tmpfs mounts need Linux and mount(8)")
-        point = tmp_path / f"tmpfs_{len(mounted)}"
-        point.mkdir()
-        done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(point)],
-                              capture_output=True, text=True)
-        if done.returncode != 0:
-            pytest.skip(f"cannot mount a tmpfs here ({done.stderr.strip() or 'mount failed'}): needs root")
-        mounted.append(point)
-        return point
-
-    yield mount
-    for point in reversed(mounted):
-        subprocess.run(["mount", "-o", "remount,rw", str(point)], capture_output=True)
-        if subprocess.run(["umount", str(point)], capture_output=True).returncode != 0:
-            subprocess.run(["umount", "-l", str(point)], capture_output=True)
 
 
 def make_read_only(folder: Path, mount_point: Path | None) -> None:
