@@ -239,6 +239,7 @@ if trainer.is_global_zero:
 """
 
 
+@pytest.mark.slow
 def test_ddp_figures_of_a_dataloader_dataset_count_each_row_once(mnist_root, tmp_path):
     """Four processes over 30 test images (shards of 8, 8, 7, 7) give the figures of one process."""
     script = tmp_path / "book_ddp.py"

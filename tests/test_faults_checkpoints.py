@@ -144,6 +144,7 @@ def checkpoint_epoch(path: Path) -> int:
     return torch.load(path, map_location="cpu", weights_only=False)["epoch"]
 
 
+@pytest.mark.slow
 def test_kill_during_a_save_to_another_filesystem_keeps_the_previous_checkpoint(tmp_path, mount_tmpfs):
     """Lightning's own save went through a temp file in $TMPDIR: across filesystems its last step is a copy into
     last.ckpt, and a kill in that copy left a cut last.ckpt (resume: EOFError). Now the previous one survives."""
@@ -175,6 +176,7 @@ def test_kill_during_a_save_to_another_filesystem_keeps_the_previous_checkpoint(
     assert checkpoint_epoch(checkpoint) == 3
 
 
+@pytest.mark.slow
 def test_a_full_disk_ends_the_run_with_one_line_and_keeps_the_previous_checkpoint(tmp_path, mount_tmpfs):
     disk = mount_tmpfs("3m")
     log_dir, filler = disk / "logs", disk / "filler"
@@ -198,6 +200,7 @@ def test_a_full_disk_ends_the_run_with_one_line_and_keeps_the_previous_checkpoin
     assert epochs_logged(log_dir / "nyse/rnn/version_0/metrics.csv") == [0, 1, 2, 3]
 
 
+@pytest.mark.slow
 def test_a_figure_that_fails_after_the_results_keeps_them_and_exits_1(tmp_path, mount_tmpfs):
     disk = mount_tmpfs("3m")
     log_dir, filler = disk / "logs", disk / "filler"
@@ -214,6 +217,7 @@ def test_a_figure_that_fails_after_the_results_keeps_them_and_exits_1(tmp_path, 
     assert not figure.exists() and not (log_dir / "nyse/rnn_curves.png").exists()  # no half-written PNG either
 
 
+@pytest.mark.slow
 def test_resume_skips_versions_without_a_checkpoint_and_counts_every_attempt(tmp_path):
     """--resume continues the newest version that has a checkpoint, past an empty folder (a failed start) and the
     logs of `islp-lab test`; a finished run is tested again without a second test row; fit_seconds adds up."""
@@ -278,6 +282,7 @@ def test_resuming_a_damaged_checkpoint_says_so_in_one_line(tmp_path):
     assert line.startswith(f"error: checkpoint {checkpoint} cannot be read: it is cut short (300 bytes")
 
 
+@pytest.mark.slow
 def test_two_runs_at_once_keep_both_results(tmp_path):
     log_dir = tmp_path / "logs"
     commands = [lab_command("lab_nyse", log_dir, "--max-epochs", "2", "--ar-epochs", "1", "--seed", str(seed))

@@ -74,6 +74,7 @@ def unavailable_accelerator() -> str:
 # -- signals to a lab script ------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_sigterm_stops_a_lab_with_143_and_resume_finishes_it(tmp_path):
     process = start(lab_nyse(tmp_path))
     out, err = signal_after(process, ["[nyse/rnn] epoch"], signal.SIGTERM)
@@ -137,6 +138,7 @@ def test_sigterm_outside_a_trainer_stops_at_once_with_143(tmp_path):
 # -- the chapter run --------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_ctrl_c_of_the_chapter_run_reports_what_finished(tmp_path):
     """hitters finishes, nyse is stopped in training: the report says so, shows no older figures, exits 130."""
     old_results(tmp_path)

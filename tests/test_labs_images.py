@@ -109,6 +109,7 @@ def test_lab_without_data_exits_3_with_one_error_line(script, data_set, tmp_path
     assert not (tmp_path / "logs" / script.removeprefix("lab_") / "results.json").exists()
 
 
+@pytest.mark.slow
 def test_cnn_learns_on_synthetic_images(tmp_path):
     """The lab's CNN, batches and optimizer (RMSprop, lr 0.001) on 1,600 synthetic images: the loss falls clearly
     (from chance, ln 100 = 4.6, to near 0.5 by the 8th epoch)."""

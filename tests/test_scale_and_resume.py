@@ -33,6 +33,7 @@ def test_figures(version: Path) -> dict[str, float]:
 test_figures.__test__ = False  # a helper, not a test
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("config, devices", [("hitters", 3), ("nyse_rnn", 2)])
 def test_ddp_test_figures_equal_one_process(config, devices, tmp_path):
     """The same trained weights give the same whole-set test figures on 1 and on N processes.
@@ -56,6 +57,7 @@ def test_ddp_test_figures_equal_one_process(config, devices, tmp_path):
     assert not (logger_dir / "version_3").exists()  # only rank zero logs
 
 
+@pytest.mark.slow
 def test_ddp_fit_logs_once_from_rank_zero(tmp_path):
     islp_lab(
         "fit", "--config", str(CONFIGS / "nyse_ar.yaml"), "--trainer.max_epochs", "2", "--trainer.accelerator", "cpu",
@@ -84,6 +86,7 @@ def epochs_logged(csv: Path) -> list[int]:
     return frame.loc[frame["train_loss_epoch"].notna(), "epoch"].tolist()
 
 
+@pytest.mark.slow
 def test_sigkill_then_resume_equals_an_uninterrupted_run(tmp_path):
     straight = run_nyse(tmp_path / "straight")
     assert straight.wait(timeout=600) == 0
@@ -137,6 +140,7 @@ runpy.run_path(sys.argv[0], run_name="not_main")["main"](sys.argv[1:])
 """
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="finds the checkpoint's file descriptor in /proc")
 def test_kill_during_checkpoint_save_leaves_the_previous_one_usable(tmp_path):
     driver = tmp_path / "slow_save.py"
