@@ -4,6 +4,7 @@
     python scripts/benchmark.py --labs nyse_rnn    # one lab
     python scripts/benchmark.py --quick            # a few epochs each, a couple of minutes
     python scripts/benchmark.py --book-sections    # the book's figures: its code on ISLP's helpers and on ours
+    python scripts/benchmark.py --profile --labs nyse_rnn   # where an epoch of ours goes, beside the loop's
 
 Each (lab, implementation) runs in a fresh Python process, so start-up, peak
 memory (max RSS) and thread settings don't leak between them. "book" and
@@ -21,6 +22,12 @@ ISLP's helpers and on ours for the book's epochs, and prints a Markdown table of
 fit times beside the book's figures; each run's curve (``summary_plot``) is drawn into its log folder.
 Its exit status is 1 when a run failed. The book's code itself is
 :func:`lightning_modules.book_code.run_book_code`, the same for both uses.
+
+``--profile`` trains ours under a Lightning profiler and prints, per epoch, the
+time of each of Lightning's actions (a training step, the backward pass, the
+optimizer step, fetching a batch, the validation loop, each callback's hook)
+beside the whole epoch of the plain loop: where ours spends the time the loop
+does not.
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import resource
 import subprocess
 import sys
@@ -36,6 +44,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from pytorch_lightning.profilers import Profiler
 
 from lightning_modules.book_code import HELPERS, as_input, helpers, is_synthetic, lab_datamodule, run_book_code
 from lightning_modules.labs import LABS, NETWORKS, BookNetwork
@@ -53,6 +62,32 @@ class Options:
     limit: int | None  # keep only the first rows of the training and test sets
     accelerator: str = "cpu"  # cpu or cuda, for all four
     curves: bool = False  # the book's code also draws its run's curve (summary_plot) into the log folder
+    profile: bool = False  # ours records the time of each of Lightning's actions (--profile)
+
+
+class ActionTimes(Profiler):
+    """A Lightning profiler that keeps, per action, its total seconds and number of calls (for ``--profile``).
+
+    Lightning names an action per hook and loop stage (``run_training_epoch``, ``run_training_batch``,
+    ``[Strategy]SingleDeviceStrategy.backward``, ``[Callback]...on_train_epoch_end``...); they nest, so
+    the totals overlap (an epoch contains its batches)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.started: dict[str, float] = {}
+        self.seconds: dict[str, float] = {}
+        self.calls: dict[str, int] = {}
+
+    def start(self, action_name: str) -> None:
+        self.started[action_name] = time.perf_counter()
+
+    def stop(self, action_name: str) -> None:
+        elapsed = time.perf_counter() - self.started.pop(action_name)
+        self.seconds[action_name] = self.seconds.get(action_name, 0.0) + elapsed
+        self.calls[action_name] = self.calls.get(action_name, 0) + 1
+
+    def summary(self) -> str:
+        return ""  # nothing printed at the end of fit: --profile prints its own table (format_profile)
 
 
 #: the labs timed, by their key in lightning_modules.labs.NETWORKS (which holds their book settings and timings)
@@ -75,14 +110,21 @@ def run_ours(settings: BookNetwork, options: Options) -> tuple[float, float, boo
     datamodule = build_datamodule(settings, options)
     datamodule.setup("fit")  # load before the clock starts, as the others do (setup is idempotent)
     module = settings.build_module()
+    profiler = ActionTimes() if options.profile else None
     trainer = make_trainer(
         "benchmark", "ours", max_epochs=options.epochs, accelerator=options.accelerator, log_dir=options.log_dir,
-        enable_progress_bar=False,
+        enable_progress_bar=False, profiler=profiler,
     )
     trainer.fit(module, datamodule=datamodule)
+    if profiler is not None:
+        PROFILES["ours"] = {"seconds": dict(profiler.seconds), "calls": dict(profiler.calls)}
     (test,) = trainer.test(module, datamodule=datamodule, verbose=False)
     record = run_record(trainer, test)
     return record["fit_seconds"], record[settings.figure], is_synthetic(datamodule)
+
+
+#: what ActionTimes recorded in this (child) process, by implementation
+PROFILES: dict[str, dict] = {}
 
 
 def run_book_on(helper: str):
@@ -147,14 +189,21 @@ def child(job: dict) -> None:
 
     warnings.simplefilter("ignore")
     logging.getLogger("pytorch_lightning").setLevel(logging.ERROR)
-    if job["threads"] > 0:
-        torch.set_num_threads(job["threads"])
+    print(json.dumps(run_job(job["lab"], job["implementation"], Options(**job["options"]), job["threads"])))
+
+
+def run_job(lab: str, implementation: str, options: Options, threads: int) -> dict:
+    """One implementation of one lab, in this process: its figures (and, with ``--profile``, ours' action times)."""
+    if threads > 0:
+        torch.set_num_threads(threads)
     torch.manual_seed(0)
-    settings = NETWORKS[job["lab"]]
-    fit_seconds, figure, synthetic = IMPLEMENTATIONS[job["implementation"]](settings, Options(**job["options"]))
+    fit_seconds, figure, synthetic = IMPLEMENTATIONS[implementation](NETWORKS[lab], options)
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"fit_seconds": fit_seconds, "figure": figure, "peak_mb": peak_mb,
-                      "threads": torch.get_num_threads(), "synthetic": synthetic}))
+    figures = {"fit_seconds": fit_seconds, "figure": figure, "peak_mb": peak_mb, "threads": torch.get_num_threads(),
+               "synthetic": synthetic}
+    if implementation in PROFILES:
+        figures["profile"] = PROFILES.pop(implementation)
+    return figures
 
 
 def measure(lab: str, implementation: str, options: Options, threads: int) -> dict:
@@ -171,7 +220,7 @@ def time_lab(lab: str, implementations: list[str], args: argparse.Namespace) -> 
     settings, timing = NETWORKS[lab], NETWORKS[lab].timing
     epochs = args.epochs or (timing.quick_epochs if args.quick else settings.epochs if args.book_sections else timing.epochs)
     options = Options(epochs, args.log_dir, args.data_dir, timing.quick_limit if args.quick else None, args.accelerator,
-                      curves=args.book_sections)
+                      curves=args.book_sections, profile=args.profile)
     book_threads = args.islp_threads
     rows = {
         name: measure(lab, name, options, (settings.threads or 0) if name in LAB_THREADS else book_threads)
@@ -240,6 +289,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--book-sections", action="store_true",
                         help="instead of timing: the book's code on ISLP's helpers and on ours for the book's epochs, "
                         "a Markdown table of their test figures beside the book's (and each run's curve in its log folder)")
+    parser.add_argument("--profile", action="store_true",
+                        help="instead of the table: where an epoch of ours goes (each of Lightning's actions, ms per "
+                        "epoch, from a profiler) beside the plain loop's whole epoch")
     parser.add_argument("--epochs", type=int, default=None,
                         help="epochs for every lab (default: each lab's own; with --book-sections: the book's)")
     parser.add_argument("--quick", action="store_true", help="a few epochs per lab")
@@ -251,10 +303,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--accelerator", default="cpu", choices=["cpu", "cuda"], help="where all four train (default: cpu)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    if args.book_sections and args.implementations:
-        parser.error("--book-sections runs the book's code on ISLP's helpers and on ours: leave out --implementations")
+    if (args.book_sections or args.profile) and args.implementations:
+        parser.error("--book-sections and --profile choose their own implementations: leave out --implementations")
+    if args.book_sections and args.profile:
+        parser.error("--book-sections and --profile are two different runs: choose one")
     labs = args.labs or ",".join(BOOK_SECTIONS if args.book_sections else TIMED)
-    implementations = "islp,book" if args.book_sections else args.implementations or ",".join(IMPLEMENTATIONS)
+    implementations = "islp,book" if args.book_sections else "ours,loop" if args.profile else (
+        args.implementations or ",".join(IMPLEMENTATIONS))
     args.labs = [name.strip() for name in labs.split(",") if name.strip()]
     args.implementations = [name.strip() for name in implementations.split(",") if name.strip()]
     for kind, names, known in (("lab", args.labs, TIMED), ("implementation", args.implementations, IMPLEMENTATIONS)):
@@ -287,6 +342,21 @@ def book_sections(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def format_profile(lab: str, figures: dict, shown: int = 14) -> str:
+    """--profile's table for one lab: each of Lightning's actions in ms per epoch (the largest first), and the loop."""
+    epochs, ours, loop = figures["epochs"], figures["ours"], figures["loop"]
+    if "profile" not in ours:
+        return f"{lab}: ours failed: {ours.get('error', 'no profile')}"
+    seconds, calls = ours["profile"]["seconds"], ours["profile"]["calls"]
+    lines = [f"{lab}: {epochs} epochs; ours {1000 * ours['fit_seconds'] / epochs:.1f} ms an epoch"
+             + (f", the plain loop {1000 * loop['fit_seconds'] / epochs:.1f} ms" if "fit_seconds" in loop else ""),
+             f"  {'action (they nest: an epoch holds its batches)':<72}{'ms/epoch':>10}{'calls/epoch':>13}"]
+    for name in sorted(seconds, key=seconds.get, reverse=True)[:shown]:
+        short = re.sub(r"\{.*\}", "", name)  # a callback's state key ({'monitor': None, ...}) says nothing here
+        lines.append(f"  {short[:72]:<72}{1000 * seconds[name] / epochs:>10.2f}{calls[name] / epochs:>13.1f}")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.child:
@@ -294,6 +364,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.book_sections:
         return book_sections(args)
+    if args.profile:
+        for lab in args.labs:
+            print(format_profile(lab, time_lab(lab, args.implementations, args)), flush=True)
+        return 0
     where = torch.cuda.get_device_name() if args.accelerator == "cuda" else f"{os.cpu_count()} CPU cores"
     print(f"benchmark on {where}, torch {torch.__version__}; seconds per epoch (training + validation)")
     header = f"{'lab':<13}{'epochs':>7}" + "".join(f"{name + ' s/ep':>13}" for name in args.implementations)

@@ -111,10 +111,11 @@ def _check_hardware(args: argparse.Namespace) -> None:
 
 
 def lab_parser(description: str, settings: BookNetwork, data: bool = False,
-               parallel_seeds: bool = False) -> argparse.ArgumentParser:
+               parallel_seeds: bool = False, jobs: int | None = None) -> argparse.ArgumentParser:
     """The flags every lab script takes, defaults from the lab's book ``settings``;
     ``data`` adds ``--data-dir``, ``--synthetic`` and ``--limit``; ``parallel_seeds`` adds ``--jobs``
-    (a lab that trains its seeds with :func:`~lightning_modules.parallel.for_each_seed`).
+    (a lab that trains its seeds with :func:`~lightning_modules.parallel.for_each_seed`), whose default
+    is ``jobs`` (None: as many as the cores hold).
 
     Values that can never work (a negative seed, zero epochs, an unknown
     strategy...) are refused as they are parsed: one line, exit status 2;
@@ -150,10 +151,11 @@ def lab_parser(description: str, settings: BookNetwork, data: bool = False,
         + (f"; default {threads}" if threads else "; default: torch's"),
     )
     if parallel_seeds:
+        default = "as many as the cores hold at --threads each" if jobs is None else str(jobs)
         parser.add_argument(
-            "--jobs", type=whole_number(1), default=None, metavar="N",
-            help="with --seeds on a CPU: seeds trained at once, in worker processes (default: as many as the cores"
-            " hold at --threads each; 1 trains them one after another). Each seed's figures are the same either way",
+            "--jobs", type=whole_number(1), default=jobs, metavar="N",
+            help=f"with --seeds on a CPU: seeds trained at once, in worker processes (default: {default}; 1 trains"
+            " them one after another). Each seed's figures are the same either way",
         )
     if data:
         parser.set_defaults(data_settings=settings)  # prepare() makes sure the data are here before any work

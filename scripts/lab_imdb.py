@@ -39,7 +39,7 @@ from lightning_modules.results import (
 )
 from lightning_modules.runs import last_checkpoint, over_seeds, print_summary, run_folders, run_record, synthetic_notice
 from lightning_modules.trainer import latest_version
-from scripts.command_line import lab_parser, prepare, run, seeds, trainer_options
+from scripts.command_line import lab_parser, prepare, run, seeds, trainer_options, whole_number
 
 LAB = "imdb"
 DENSE = NETWORKS["imdb_dense"]  # the book's settings: data, network, optimizer, epochs (lightning_modules/labs.py)
@@ -107,7 +107,7 @@ def score_reviews(args: argparse.Namespace, datamodule: IMDBDataModule) -> list[
 
 def main(argv: Sequence[str] | None = None) -> dict | list[float]:
     parser = lab_parser(__doc__.splitlines()[0], DENSE, data=True)
-    parser.add_argument("--lasso-lambdas", type=int, default=50, help="λ values on the lasso path (book: 50)")
+    parser.add_argument("--lasso-lambdas", type=whole_number(1), default=50, help="λ values on the lasso path (book: 50)")
     parser.add_argument("--predict", action="append", metavar="REVIEW",
                         help="score a review with the network already trained, with the vocabulary it was trained "
                         "with (kept in its checkpoint; repeatable; nothing is trained, --data-dir is not read)")
@@ -117,8 +117,6 @@ def main(argv: Sequence[str] | None = None) -> dict | list[float]:
     args = parser.parse_args(argv)
     if args.predict_file is not None:  # the file's reviews after any --predict ones
         args.predict = (args.predict or []) + read_reviews_file(args.predict_file, "--predict-file")
-    if args.lasso_lambdas < 1:
-        parser.error(f"--lasso-lambdas must be at least 1, got {args.lasso_lambdas}")
     check_reviews(args.predict, "--predict")  # before any work: each review must have words to score
     prepare(args)
 

@@ -27,7 +27,7 @@ import matplotlib.pyplot as plt
 from datamodules.files import write_atomically
 from lightning_modules.curves import save_figure
 from lightning_modules.exercise_answers import answer, stand_in_note
-from lightning_modules.labs import EXERCISES
+from lightning_modules.labs import EXERCISES, NETWORKS
 
 #: how a figure reads in words
 FIGURE_NAMES = {"test_mae": "test MAE", "test_r2": "test R²", "test_accuracy": "test accuracy"}
@@ -78,7 +78,17 @@ class Spread:
         where = "inside" if low <= self.book <= high else ("above" if self.book > high else "below")
         spread = f"our range {number(low)}–{number(high)} over {len(self.values)} seeds"
         detail = f"(mean {number(self.mean)}, sd {number(self.sd)})"
-        return f"{name}: book {number(self.book)} {where} {spread} {detail}"
+        sentence = f"{name}: book {number(self.book)} {where} {spread} {detail}"
+        network = book_section_of(self.lab, self.model)
+        if where != "inside" and not self.synthetic and network is not None:  # a measurement to run, not a reason
+            sentence += (f"; the book's own code on ISLP's helpers and on ours, side by side: "
+                         f"`python scripts/benchmark.py --book-sections --labs {network}`")
+        return sentence
+
+
+def book_section_of(lab: str, model: str) -> str | None:
+    """The name ``benchmark.py --book-sections`` knows a lab's network by (``nyse``/``rnn`` -> ``nyse_rnn``)."""
+    return next((key for key, settings in NETWORKS.items() if (settings.lab, settings.name) == (lab, model)), None)
 
 
 def number(value: float | None) -> str:

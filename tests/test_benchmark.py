@@ -14,9 +14,7 @@ benchmark = load_script("benchmark")
 
 def in_this_process(lab: str, implementation: str, options, threads: int) -> dict:
     """``benchmark.measure`` without the fresh process: the implementation's figures, as the child reports them."""
-    settings = NETWORKS[lab]
-    fit_seconds, figure, synthetic = benchmark.IMPLEMENTATIONS[implementation](settings, options)
-    return {"fit_seconds": fit_seconds, "figure": figure, "threads": threads, "synthetic": synthetic}
+    return benchmark.run_job(lab, implementation, options, threads)
 
 
 def planned(monkeypatch, argv: list[str]) -> tuple[int, list[tuple]]:
@@ -91,3 +89,20 @@ def test_missing_downloaded_data_falls_back_to_synthetic_without_downloading(tmp
     datamodule.setup("fit")
     assert datamodule.synthetic and datamodule.sizes()["train"] == 400
     assert not (tmp_path / "empty").exists()  # nothing was fetched or created
+
+
+def test_profile_says_where_an_epoch_of_ours_goes_beside_the_loop(monkeypatch, tmp_path, capsys):
+    monkeypatch.setattr(benchmark, "measure", in_this_process)
+    assert benchmark.main(["--profile", "--labs", "hitters", "--epochs", "3", "--log-dir", str(tmp_path)]) == 0
+    out = capsys.readouterr().out.strip().splitlines()
+    head, columns, *actions = out[next(i for i, line in enumerate(out) if line.startswith("hitters: ")):]
+    assert head.startswith("hitters: 3 epochs; ours ") and ", the plain loop " in head
+    rows = {line[:74].strip(): line[74:].split() for line in actions}
+    # Lightning's names for an epoch and a batch: the profile says nothing if they change
+    assert float(rows["run_training_epoch"][1]) == 1.0  # one call an epoch
+    datamodule = NETWORKS["hitters"].build_datamodule()
+    datamodule.setup("fit")
+    assert float(rows["run_training_batch"][1]) == len(datamodule.train_dataloader())  # one call a batch
+    assert float(rows["run_training_epoch"][0]) >= float(rows["run_training_batch"][0])  # an epoch holds its batches
+    with pytest.raises(SystemExit):
+        benchmark.main(["--profile", "--book-sections"])

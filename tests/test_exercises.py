@@ -250,7 +250,7 @@ def test_exercise_9_script_answers_whether_the_month_helps(tmp_path):
     ("exercise_12_rnn_day_of_week", "exercise_12", "rnn_day", "linear_ar_day"),
 ])
 def test_nyse_exercise_scripts_write_the_network_beside_the_labs_baseline(script, exercise, network, compared, tmp_path):
-    argv = ["--max-epochs", "1", "--seeds", "2", "--accelerator", "cpu", "--log-dir", str(tmp_path)]
+    argv = ["--max-epochs", "1", "--seeds", "2", "--jobs", "1", "--accelerator", "cpu", "--log-dir", str(tmp_path)]
     load_script(script).main(argv)
     results = read_results(tmp_path, exercise)
     models = results["models"]

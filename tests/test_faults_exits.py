@@ -243,6 +243,8 @@ def bad_script_arguments(tmp_path: Path) -> list[tuple[str, list[str], int, str]
         ("lab_hitters", ["--log-dir", str(a_file / "logs")], 2, str(a_file)),
         ("lab_hitters", ["--log-dir", "/proc/islp-logs"], 2, "/proc/islp-logs"),  # can't be written, even by root
         ("lab_hitters", ["--accelerator", "cpu", "--devices", "0,1"], 2, "--devices 0,1"),
+        ("lab_hitters", ["--lasso-lambdas", "0"], 2, "--lasso-lambdas: must be at least 1, got 0"),
+        ("lab_imdb", ["--lasso-lambdas", "0", "--synthetic"], 2, "--lasso-lambdas: must be at least 1, got 0"),
         ("lab_mnist", ["--limit", "0", "--synthetic"], 2, "got 0"),
         ("lab_mnist", ["--limit", "-5", "--synthetic"], 2, "-5"),
         ("lab_nyse", ["--ar-epochs", "0"], 2, "--ar-epochs must be at least 1, got 0"),

@@ -66,7 +66,7 @@ def test_jobs_is_offered_only_by_labs_that_train_seeds_in_parallel():
 
 def test_hitters_seeds_in_two_workers_equal_one_after_another(tmp_path):
     hitters = load_script("lab_hitters").main
-    common = ["--seeds", "2", "--max-epochs", "3", "--accelerator", "cpu"]
+    common = ["--seeds", "2", "--max-epochs", "3", "--accelerator", "cpu", "--lasso-lambdas", "3"]  # the seeds matter here
     parallel = hitters([*common, "--jobs", "2", "--log-dir", str(tmp_path / "parallel")])["mlp"]
     sequential = hitters([*common, "--jobs", "1", "--log-dir", str(tmp_path / "sequential")])["mlp"]
     assert [run["test_mae"] for run in parallel["seeds"]] == [run["test_mae"] for run in sequential["seeds"]]
@@ -81,7 +81,7 @@ def test_hitters_seeds_in_two_workers_equal_one_after_another(tmp_path):
 @pytest.mark.slow
 def test_sigterm_stops_every_worker_and_resume_finishes_each_seed(tmp_path):
     command = [sys.executable, "-m", "scripts.lab_hitters", "--seeds", "2", "--jobs", "2", "--max-epochs", "150",
-               "--accelerator", "cpu", "--log-dir", str(tmp_path)]
+               "--accelerator", "cpu", "--lasso-lambdas", "3", "--log-dir", str(tmp_path)]
     lab = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     seed_logs = [tmp_path / "hitters" / "mlp" / f"seed_{seed}" / "version_0" / "metrics.csv" for seed in (0, 1)]
     deadline = time.monotonic() + 240

@@ -67,6 +67,15 @@ def test_report_gives_each_networks_spread_beside_the_book(labs, tmp_path):
     assert "| imdb | skipped | 1 |" in text and "| mnist | synthetic | 5 |" in text
 
 
+def test_a_book_figure_outside_our_range_points_to_the_side_by_side_measurement():
+    outside = report.Spread("nyse", "nonlinear_ar", "test_r2", [0.443, 0.456], 0.4649, 5.0, "cpu", synthetic=False)
+    inside = report.Spread("nyse", "rnn", "test_r2", [0.412, 0.415], 0.4136, 60.0, "cpu", synthetic=False)
+    fake = report.Spread("nyse", "nonlinear_ar", "test_r2", [0.1, 0.2], 0.4649, 5.0, "cpu", synthetic=True)
+    assert outside.sentence().endswith(
+        "side by side: `python scripts/benchmark.py --book-sections --labs nyse_ar`")
+    assert "benchmark.py" not in inside.sentence() and "benchmark.py" not in fake.sentence()
+    assert report.book_section_of("mnist", "mlr") == "mnist_mlr" and report.book_section_of("nyse", "lstm") is None
+
 def test_report_embeds_the_spread_figure_and_each_labs_figures(labs, tmp_path):
     curves = tmp_path / "hitters" / "mlp_curves.png"
     from lightning_modules.curves import plot_seed_runs

@@ -14,7 +14,9 @@ nyse = load_script("lab_nyse")
 
 def run_nyse(tmp_path, name: str, *seeds: str) -> dict:
     log_dir = tmp_path / name
-    nyse.main(["--max-epochs", "2", "--ar-epochs", "1", "--accelerator", "cpu", "--log-dir", str(log_dir), *seeds])
+    # one seed at a time: what --seeds means is tested here, seeds in parallel in test_parallel.py
+    nyse.main(["--max-epochs", "2", "--ar-epochs", "1", "--accelerator", "cpu", "--jobs", "1", "--log-dir", str(log_dir),
+               *seeds])
     return json.loads((log_dir / "nyse" / "results.json").read_text())["models"]
 
 
