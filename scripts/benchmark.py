@@ -102,6 +102,10 @@ def build_datamodule(settings: BookNetwork, options: Options) -> object:
 
 
 # -- the four implementations (each runs in its own process) ----------------------------
+#: what ActionTimes recorded in this (child) process, by implementation: run_job hands it on with the figures
+PROFILES: dict[str, dict] = {}
+
+
 def run_ours(settings: BookNetwork, options: Options) -> tuple[float, float, bool]:
     """Our data module, module and trainer, as the lab scripts use them."""
     from lightning_modules.runs import run_record
@@ -121,10 +125,6 @@ def run_ours(settings: BookNetwork, options: Options) -> tuple[float, float, boo
     (test,) = trainer.test(module, datamodule=datamodule, verbose=False)
     record = run_record(trainer, test)
     return record["fit_seconds"], record[settings.figure], is_synthetic(datamodule)
-
-
-#: what ActionTimes recorded in this (child) process, by implementation
-PROFILES: dict[str, dict] = {}
 
 
 def run_book_on(helper: str):
