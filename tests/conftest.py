@@ -91,6 +91,13 @@ runpy.run_path(script, run_name="__main__")
 """
 
 
+def driver_file(tmp_path: Path, name: str, text: str) -> Path:
+    """``text`` (a driver such as PAUSE_AT_EPOCH_2) written to ``<tmp_path>/<name>.py``, to run a lab through."""
+    path = tmp_path / f"{name}.py"
+    path.write_text(text)
+    return path
+
+
 def error_lines(stderr: str) -> list[str]:
     return [line for line in stderr.splitlines() if line.startswith("error:")]
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import ROOT, epochs_logged, error_lines, test_rows
+from conftest import ROOT, driver_file, epochs_logged, error_lines, test_rows
 
 from lightning_modules.checkpoints import AtomicCheckpointIO, CheckpointError, DiskFullError, write_atomically
 from lightning_modules.trainer import ResumableCSVLogger, latest_version, make_trainer
@@ -130,14 +130,6 @@ def run_lab(script: str, log_dir: Path, *extra: str, driver: Path | None = None,
 
 def nyse(log_dir: Path, *extra: str, **kwargs) -> subprocess.CompletedProcess:
     return run_lab("lab_nyse", log_dir, "--ar-epochs", "1", *extra, **kwargs)
-
-
-def driver_file(tmp_path: Path, name: str, text: str) -> Path:
-    path = tmp_path / f"{name}.py"
-    path.write_text(text)
-    return path
-
-
 
 
 def checkpoint_epoch(path: Path) -> int:

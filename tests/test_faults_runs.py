@@ -36,8 +36,6 @@ def nyse(log_dir: Path, *extra: str) -> subprocess.CompletedProcess:
     return subprocess.run(nyse_command(log_dir, *extra), capture_output=True, text=True, cwd=ROOT, timeout=600)
 
 
-
-
 def fingerprint(folder: Path) -> dict[str, str]:
     """Every file under ``folder`` (hidden ones too) by its SHA-256."""
     return {str(path.relative_to(folder)): hashlib.sha256(path.read_bytes()).hexdigest()

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import PAUSE_AT_EPOCH_2, ROOT, load_script
+from conftest import PAUSE_AT_EPOCH_2, ROOT, driver_file, load_script
 from test_faults_data import write_reviews
 
 from datamodules.errors import BadArgumentError, CorruptDataError, DiskFullError
@@ -88,12 +88,6 @@ def error_line(result: subprocess.CompletedProcess, status: int) -> str:
 def fingerprint(folder: Path) -> dict[str, str]:
     return {str(path.relative_to(folder)): hashlib.sha256(path.read_bytes()).hexdigest()
             for path in sorted(folder.rglob("*")) if path.is_file()}
-
-
-def driver(tmp_path: Path, name: str, text: str) -> Path:
-    path = tmp_path / f"{name}.py"
-    path.write_text(text)
-    return path
 
 
 def make_read_only(folder: Path, mount_point: Path | None) -> None:
@@ -268,7 +262,7 @@ def test_a_log_folder_that_turns_read_only_mid_run_ends_in_one_line_and_resumes(
         pytest.skip("turns a mounted log folder read-only (needs root)")
     disk = mount_tmpfs("64m")
     log_dir, go = disk / "logs", tmp_path / "GO"
-    pause = driver(tmp_path, "pause", PAUSE_AT_EPOCH_2)
+    pause = driver_file(tmp_path, "pause", PAUSE_AT_EPOCH_2)
     process = subprocess.Popen(
         [sys.executable, str(pause), str(SCRIPTS / "lab_nyse.py"), "--ar-epochs", "1", "--max-epochs", "4",
          "--accelerator", "cpu", "--log-dir", str(log_dir)],
@@ -396,7 +390,7 @@ def test_write_atomically_gives_new_files_the_umasks_mode(tmp_path):
 
 @pytest.mark.slow
 def test_a_lab_whose_data_is_missing_says_so_first_and_leaves_no_run_folder(tmp_path):
-    offline = driver(tmp_path, "offline", OFFLINE)
+    offline = driver_file(tmp_path, "offline", OFFLINE)
     result = lab("lab_mnist", tmp_path / "logs", "--data-dir", str(tmp_path / "empty"), "--max-epochs", "1",
                  driver=offline)
     line = error_line(result, 3)
