@@ -359,9 +359,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"\nno lab finished; report not written{kept}")
             for outcome in outcomes:
                 print(f"- {outcome.lab.name}: {outcome.status}" + (f": {outcome.message}" if outcome.message else ""))
-        exercises = {lab.name for lab in EXERCISES}
-        if not any(lab.name in exercises for lab in labs):  # the closing lines say how to run them
-            print(f"\n{report.EXERCISES_NOT_RUN}")
+            exercises = {lab.name for lab in EXERCISES}
+            if not any(lab.name in exercises for lab in labs):  # a printed report ends with this hint itself
+                print(f"\n{report.EXERCISES_NOT_RUN}")
         if SIGNALS.signum is not None:
             print(f"chapter run interrupted by {signal.Signals(SIGNALS.signum).name}", file=sys.stderr)
         return chapter_status(outcomes, SIGNALS.signum)

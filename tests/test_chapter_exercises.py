@@ -107,8 +107,10 @@ def test_a_run_without_the_exercises_says_how_to_run_them(tmp_path, monkeypatch,
     results = {"lab": "hitters", "models": {"linear_regression": {"test_mae": 259.7}}}
     monkeypatch.setattr(chapter, "run_chapter", lambda labs, args: [chapter.Outcome(hitters, "done", 1.0, results=results)])
     assert chapter.main(["--labs", "hitters", "--log-dir", str(tmp_path)]) == 0
-    closing = capsys.readouterr().out.rstrip().splitlines()[-1]
+    out = capsys.readouterr().out
+    closing = out.rstrip().splitlines()[-1]
     assert closing == report.EXERCISES_NOT_RUN and "./run_chapter.sh --exercises" in closing
+    assert out.count(report.EXERCISES_NOT_RUN) == 1  # the printed report's last line, not said twice
     assert report.EXERCISES_NOT_RUN in (tmp_path / "report.md").read_text()
 
 
