@@ -18,6 +18,15 @@ from datamodules.errors import CurvesArgumentError, CurvesError
 from datamodules.files import write_atomically
 
 
+def show_figure(path: str | Path) -> None:
+    """Show a saved figure inline in a Jupyter kernel (a lab opened as a notebook); elsewhere, nothing."""
+    if "ipykernel" not in sys.modules:
+        return
+    from IPython.display import Image, display
+
+    display(Image(filename=str(path)))
+
+
 def metrics_csv(path: str | Path) -> Path:
     """The ``metrics.csv`` of ``path``: the file itself or a log version folder holding it."""
     path = Path(path)

@@ -112,11 +112,16 @@ def run_folders(figures: dict[str, Any]) -> list[str]:
 
 
 def print_summary(network: nn.Module, input_size: Sequence[int], dtypes: list[torch.dtype] | None = None) -> None:
-    """The network's layers and parameter counts (torchinfo), as the book prints them."""
+    """The network's layers and parameter counts (torchinfo), as the book prints them.
+
+    The network it is given is the one trained after: torchinfo's trial batch is random, so the random state
+    is put back afterwards and the network run in eval mode (no dropout draws), leaving the run's figures
+    the same with or without the summary."""
     from torchinfo import summary
 
-    print(summary(network, input_size=list(input_size), dtypes=dtypes,
-                  col_names=["input_size", "output_size", "num_params"], verbose=0))
+    with torch.random.fork_rng(devices=[]):
+        print(summary(network, input_size=list(input_size), dtypes=dtypes, mode="eval",
+                      col_names=["input_size", "output_size", "num_params"], verbose=0))
 
 
 def synthetic_notice(data_name: str) -> str:

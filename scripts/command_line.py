@@ -26,7 +26,6 @@ from pytorch_lightning.utilities.exceptions import MisconfigurationException
 
 from datamodules.errors import MAX_SEED, BadArgumentError, DiskFullError, exit_status, user_errors
 from datamodules.files import disk_full, is_disk_full
-from lightning_modules.labs import BookNetwork
 from lightning_modules.parallel import parallel_jobs
 from lightning_modules.signals import INTERRUPTED_EXIT, STOP, RunInterrupted, interrupting_signal, signals_stop_runs
 from lightning_modules.trainer import ACCELERATORS, available_accelerators, check_accelerator, end_distributed
@@ -110,30 +109,34 @@ def _check_hardware(args: argparse.Namespace) -> None:
         lightning_logs.setLevel(level)
 
 
-def lab_parser(description: str, settings: BookNetwork, data: bool = False,
-               parallel_seeds: bool = False, jobs: int | None = None) -> argparse.ArgumentParser:
-    """The flags every lab script takes, defaults from the lab's book ``settings``;
-    ``data`` adds ``--data-dir``, ``--synthetic`` and ``--limit``; ``parallel_seeds`` adds ``--jobs``
-    (a lab that trains its seeds with :func:`~lightning_modules.parallel.for_each_seed`), whose default
-    is ``jobs`` (None: as many as the cores hold).
+def lab_parser(description: str, max_epochs: int, threads: int | None = None, data: type | None = None,
+               parallel_seeds: bool = False, jobs: int | None = None, seed: int = 0,
+               log_dir: str = "logs") -> argparse.ArgumentParser:
+    """The flags every lab script takes, their defaults the script's own parameters (``max_epochs``, ``seed``,
+    ``log_dir``: the notebook's parameters cell, so a flag overrides that cell as papermill's ``-p`` does);
+    ``threads``: the torch threads that run the lab fastest on a CPU (None: torch's default);
+    ``data`` (the lab's data module class) adds ``--data-dir``, ``--synthetic`` and ``--limit``;
+    ``parallel_seeds`` adds ``--jobs`` (a lab that trains its seeds with
+    :func:`~lightning_modules.parallel.for_each_seed`), whose default is ``jobs`` (None: as many as the cores hold).
 
     Values that can never work (a negative seed, zero epochs, an unknown
     strategy...) are refused as they are parsed: one line, exit status 2;
     :func:`prepare` then checks what needs the machine (the log folder, the
     accelerator) before any work starts.
     """
-    epochs, threads = settings.epochs, settings.threads
-    parser = LabArgumentParser(description=description)
-    parser.add_argument("--max-epochs", type=whole_number(1), default=epochs, help=f"training epochs (book: {epochs})")
+    parser = LabArgumentParser(description=description.strip().splitlines()[0])
+    parser.add_argument("--max-epochs", type=whole_number(1), default=max_epochs,
+                        help=f"training epochs (default: {max_epochs})")
     parser.add_argument("--accelerator", default="auto", choices=ACCELERATORS, help="where to train (default: auto)")
     parser.add_argument("--devices", type=_devices, default="auto",
                         help="devices to use: a count, a comma-separated list of indices, -1 for all, or auto")
     parser.add_argument("--strategy", type=strategy_name, default="auto",
                         help="Lightning strategy, e.g. ddp for several devices")
     parser.add_argument("--num-nodes", type=whole_number(1), default=1, help="machines taking part (with ddp)")
-    parser.add_argument("--log-dir", default="logs", help="where CSV logs, curves and results.json go (default: logs)")
-    parser.add_argument("--seed", type=seed_number, default=0,
-                        help=f"random seed, 0 to {MAX_SEED} (default: 0, as in the book)")
+    parser.add_argument("--log-dir", default=log_dir,
+                        help=f"where CSV logs, curves and results.json go (default: {log_dir})")
+    parser.add_argument("--seed", type=seed_number, default=seed,
+                        help=f"random seed, 0 to {MAX_SEED} (default: {seed}" + (", as in the book)" if seed == 0 else ")"))
     parser.add_argument(
         "--seeds", type=seed_list, default=None, metavar="K or S1,S2,...",
         help="train each network once per seed: K seeds from --seed on (--seeds 5: 0 to 4), or a list (--seeds 0,3,7);"
@@ -158,7 +161,7 @@ def lab_parser(description: str, settings: BookNetwork, data: bool = False,
             " them one after another). Each seed's figures are the same either way",
         )
     if data:
-        parser.set_defaults(data_settings=settings)  # prepare() makes sure the data are here before any work
+        parser.set_defaults(data_module=data)  # prepare() makes sure the data are here before any work
         parser.add_argument("--data-dir", default="data", help="where the data set is (or is downloaded to)")
         parser.add_argument(
             "--synthetic",
@@ -199,11 +202,10 @@ def seed_jobs(args: argparse.Namespace) -> dict[str, Any]:
     return {"jobs": jobs, "threads": args.threads}
 
 
-def trainer_options(args: argparse.Namespace, max_epochs: int | None = None) -> dict[str, Any]:
-    """:func:`~lightning_modules.trainer.make_trainer`'s arguments from the flags (``max_epochs``: other than
-    ``--max-epochs``, for a lab's second network). With ``--seeds`` each seed logs under ``<model>/seed_<s>/``."""
+def trainer_options(args: argparse.Namespace) -> dict[str, Any]:
+    """:func:`~lightning_modules.trainer.make_trainer`'s arguments from the flags, but the epochs (which a lab
+    script passes where a reader sees them). With ``--seeds`` each seed logs under ``<model>/seed_<s>/``."""
     return {
-        "max_epochs": args.max_epochs if max_epochs is None else max_epochs,
         "accelerator": args.accelerator,
         "devices": _devices(args.devices),
         "strategy": args.strategy,
@@ -263,10 +265,10 @@ def check_data(args: argparse.Namespace) -> None:
     with an empty ``version_0`` folder left behind. Nothing to check on synthetic data, or when
     the lab only scores reviews (``--predict``: the vocabulary comes with the network).
     """
-    settings = getattr(args, "data_settings", None)
-    if settings is None or getattr(args, "synthetic", False) or getattr(args, "predict", None):
+    data_module = getattr(args, "data_module", None)
+    if data_module is None or getattr(args, "synthetic", False) or getattr(args, "predict", None):
         return
-    settings.build_datamodule(data_dir=args.data_dir).prepare_data()
+    data_module(data_dir=args.data_dir).prepare_data()
 
 
 def _interrupted_message(signum: int) -> str:
@@ -291,8 +293,16 @@ def _disk_full_error(error: OSError) -> DiskFullError:
     return disk_full(error.filename or ".", then="then run it again")
 
 
-def run(main: Callable[[Sequence[str] | None], Any], argv: Sequence[str] | None = None) -> None:
+def in_notebook() -> bool:
+    """Whether this runs in a Jupyter kernel: a lab opened as a notebook, with no flags to read and no exit status."""
+    return "ipykernel" in sys.modules
+
+
+def run(main: Callable[[Sequence[str] | None], Any], argv: Sequence[str] | None = None) -> Any:
     """Run a lab's ``main`` and end with an exit status that tells the truth.
+
+    In a notebook (:func:`in_notebook`) ``main`` runs with the parameters cell's values and its result is
+    returned: no flags are read, no exit, and an error shows as the notebook shows any other.
 
     0: every result was written. A user's mistake: one line and its status (2: a
     bad argument; 3: the lab's data or weights are not available, which the
@@ -303,6 +313,8 @@ def run(main: Callable[[Sequence[str] | None], Any], argv: Sequence[str] | None 
     continue (``--resume``), and the status is 128 + the signal's number. Under
     DDP rank zero decides: the others stop with it.
     """
+    if in_notebook():
+        return main([])
     matplotlib.use("Agg")  # figures go to files; no window, even where there is a display
     try:
         with signals_stop_runs() as stop:
