@@ -1,11 +1,12 @@
-"""Every lab's book settings, written once.
+"""The book's record of the chapter: what each lab's cells set, and the figures they print.
 
 For each network of the chapter: its data module and the data's settings, the
 network, the task, the metric reported, the optimizer, learning rate and
-epochs, and the book's own test figure. The lab scripts, the CLI's YAML
-configs (``scripts/configs/``, generated from here by ``scripts/write_configs.py``),
-the benchmark and the chapter run all take them from here, so changing a
-batch size is one line in this file.
+epochs, each with the book's cell it comes from, and the book's own test figure.
+A reader changes a setting in its lab or exercise script (``scripts/``), where
+it is used; the CLI's YAML configs (``scripts/configs/``) and this record are
+copies that ``tests/test_labs.py`` checks against the scripts, naming both
+places where they differ. The benchmark and the chapter run read this record.
 
 Classes are named by import path (as LightningCLI's ``class_path`` does), so
 reading this file imports nothing heavy.
@@ -238,31 +239,6 @@ def book_figures(lab: str) -> dict[str, float]:
     figures = {NETWORKS[key].name: NETWORKS[key].book for key in LABS[lab].networks if NETWORKS[key].book is not None}
     figures.update({name.split("/", 1)[1]: value for name, value in BOOK_BASELINES.items() if name.startswith(f"{lab}/")})
     return figures
-
-
-#: data-module arguments that belong to a run, not to the book, shown in the CLI configs with these values
-RUN_DEFAULTS: dict[str, Any] = {"data_dir": "data", "synthetic": False}
-
-
-def cli_config(key: str) -> dict[str, Any]:
-    """The ``islp-lab`` config of one network: what ``scripts/configs/<key>.yaml`` holds."""
-    settings = NETWORKS[key]
-    config: dict[str, Any] = {"seed_everything": 0}
-    if settings.threads:
-        config["torch_threads"] = settings.threads
-    config["trainer"] = {
-        "max_epochs": settings.epochs,
-        "logger": {
-            "class_path": "lightning_modules.trainer.ResumableCSVLogger",
-            "init_args": {"save_dir": f"logs/{settings.lab}", "name": settings.name},
-        },
-    }
-    config["model"] = {"model": settings.network.config(), **settings.module_args()}
-    config["data"] = settings.data.config()
-    # where a data set is downloaded to, and the synthetic stand-in, shown so a user sees them
-    accepted = settings.data.parameters()
-    config["data"]["init_args"].update({name: value for name, value in RUN_DEFAULTS.items() if name in accepted})
-    return config
 
 
 # -- the chapter's applied exercises (ISLP 10.10, exercises 6 to 13) ---------------------------

@@ -110,12 +110,13 @@ def _check_hardware(args: argparse.Namespace) -> None:
 
 
 def lab_parser(description: str, max_epochs: int, threads: int | None = None, data: type | None = None,
-               parallel_seeds: bool = False, jobs: int | None = None, seed: int = 0,
-               log_dir: str = "logs") -> argparse.ArgumentParser:
+               parallel_seeds: bool = False, jobs: int | None = None, seed: int = 0, log_dir: str = "logs",
+               data_dir: str = "data", synthetic: bool = False, limit: int | None = None) -> argparse.ArgumentParser:
     """The flags every lab script takes, their defaults the script's own parameters (``max_epochs``, ``seed``,
     ``log_dir``: the notebook's parameters cell, so a flag overrides that cell as papermill's ``-p`` does);
     ``threads``: the torch threads that run the lab fastest on a CPU (None: torch's default);
-    ``data`` (the lab's data module class) adds ``--data-dir``, ``--synthetic`` and ``--limit``;
+    ``data`` (the lab's data module class) adds ``--data-dir``, ``--synthetic`` and ``--limit``, their defaults
+    ``data_dir``, ``synthetic`` and ``limit``;
     ``parallel_seeds`` adds ``--jobs`` (a lab that trains its seeds with
     :func:`~lightning_modules.parallel.for_each_seed`), whose default is ``jobs`` (None: as many as the cores hold).
 
@@ -162,13 +163,14 @@ def lab_parser(description: str, max_epochs: int, threads: int | None = None, da
         )
     if data:
         parser.set_defaults(data_module=data)  # prepare() makes sure the data are here before any work
-        parser.add_argument("--data-dir", default="data", help="where the data set is (or is downloaded to)")
+        parser.add_argument("--data-dir", default=data_dir, help="where the data set is (or is downloaded to)")
         parser.add_argument(
             "--synthetic",
             action="store_true",
+            default=synthetic,
             help="train on random data of the real shapes (to try the code offline; the figures mean nothing)",
         )
-        parser.add_argument("--limit", type=whole_number(1), default=None,
+        parser.add_argument("--limit", type=whole_number(1), default=limit,
                             help="use only the first N training and test rows (N at least 1)")
     return parser
 

@@ -1,5 +1,8 @@
-"""Each lab's book settings live in lightning_modules/labs.py: the lab scripts, the CLI configs and the
-benchmark all build exactly what they say, so a change there reaches all of them and nothing can drift."""
+"""One setting, one home a reader edits: the lab and exercise scripts. Two copies are checked against them
+here: the CLI's YAML configs (``scripts/configs/``) and the book's record in ``lightning_modules/labs.py``
+(the book's figures and settings, each with its cell, which the benchmark and the chapter run read). Each
+network is built from its script and from its YAML, and a batch size, learning rate, epoch count or layer
+that differs fails, naming both places."""
 
 from __future__ import annotations
 
@@ -10,19 +13,20 @@ from pytorch_lightning import Trainer
 
 from datamodules.base import InMemoryDataModule
 from lightning_modules.cli import LabCLI
-from lightning_modules.labs import LABS, NETWORKS, book_figures
+from lightning_modules.labs import EXERCISES, LABS, NETWORKS, book_figures
 from lightning_modules.module import SimpleModule
 
-write_configs = load_script("write_configs")
 benchmark = load_script("benchmark")
+SCRIPTED = {name: lab for name, lab in {**LABS, **EXERCISES}.items() if lab.networks}
 
 
-def built_as(settings, module, datamodule, max_epochs) -> dict:
-    """What was built, in the settings' own terms."""
+def built_as(module, datamodule, max_epochs, data_settings) -> dict:
+    """What was built, in the book's record's terms (``data_settings``: the data arguments it records)."""
     return {
         "network": f"{type(module.model).__module__}.{type(module.model).__name__}",
+        "layers": repr(module.model),
         "data": f"{type(datamodule).__module__.replace('.datamodule', '')}.{type(datamodule).__name__}",
-        **{f"data.{name}": getattr(datamodule, name) for name in settings.data.init_args},
+        **{f"data.{name}": getattr(datamodule, name) for name in data_settings},
         "task": module.hparams.task,
         "num_classes": module.hparams.num_classes,
         "metrics": list(module.test_metrics.keys()),
@@ -35,6 +39,7 @@ def built_as(settings, module, datamodule, max_epochs) -> dict:
 def expected(settings) -> dict:
     return {
         "network": settings.network.class_path,
+        "layers": repr(settings.build_network()),
         "data": settings.data.class_path,
         **{f"data.{name}": value for name, value in settings.data.init_args.items()},
         "task": settings.task,
@@ -46,16 +51,50 @@ def expected(settings) -> dict:
     }
 
 
-@pytest.mark.parametrize("key", NETWORKS)
-def test_each_config_file_is_generated_from_the_settings(key):
-    path = ROOT / "scripts" / "configs" / f"{key}.yaml"
-    assert path.read_text() == write_configs.config_text(key), (
-        f"{path} differs from lightning_modules/labs.py: run python scripts/write_configs.py"
-    )
+def disagreements(places: dict[str, dict]) -> list[str]:
+    """Each setting on which the places differ, with what each place says."""
+    (first, reference), *others = places.items()
+    lines = []
+    for name in reference:
+        values = {place: built.get(name) for place, built in places.items()}
+        if any(value != reference[name] for value in values.values()):
+            said = "; ".join(f"{place} says {value!r}" for place, value in values.items())
+            lines.append(f"{name}: {said}")
+    return lines
 
 
-@pytest.mark.parametrize("key", NETWORKS)
-def test_the_cli_builds_what_the_settings_say(key, tmp_path, monkeypatch):
+class Built(Exception):
+    """Raised in place of training, once the last network of a script is built."""
+
+
+def built_by_script(lab: str, tmp_path, monkeypatch) -> dict[str, dict]:
+    """Each network a lab or exercise script builds (run up to its last ``fit``), by its key in the record."""
+    built = []
+
+    def capture(trainer, module, datamodule=None, **kwargs):
+        built.append((module, datamodule, trainer))
+        if len(built) == len(SCRIPTED[lab].networks):
+            raise Built
+
+    script = load_script(SCRIPTED[lab].script.removesuffix(".py"))
+    monkeypatch.setattr(Trainer, "fit", capture)
+    monkeypatch.setattr(Trainer, "test", lambda *args, **kwargs: [{}])
+    argv = ["--log-dir", str(tmp_path), "--accelerator", "cpu"]
+    if SCRIPTED[lab].downloads:
+        argv += ["--synthetic", "--limit", "50", "--data-dir", str(tmp_path / "data")]
+    with pytest.raises(Built):
+        script.main(argv)
+    by_key = {}
+    for module, datamodule, trainer in built:
+        lab_folder, name = trainer.logger.log_dir.split("/")[-3:-1]
+        key = next(key for key in SCRIPTED[lab].networks if (NETWORKS[key].lab, NETWORKS[key].name) == (lab_folder, name))
+        by_key[key] = built_as(module, datamodule, trainer.max_epochs, NETWORKS[key].data.init_args)
+    assert sorted(by_key) == sorted(SCRIPTED[lab].networks), f"{SCRIPTED[lab].script} trains other networks"
+    return by_key
+
+
+def built_by_config(key: str, tmp_path, monkeypatch) -> dict:
+    tmp_path.mkdir(parents=True)
     monkeypatch.chdir(tmp_path)
     config = ROOT / "scripts" / "configs" / f"{key}.yaml"
     cli = LabCLI(
@@ -63,37 +102,24 @@ def test_the_cli_builds_what_the_settings_say(key, tmp_path, monkeypatch):
         args=["--config", str(config), "--trainer.logger", "false", "--trainer.accelerator", "cpu"],
     )
     settings = NETWORKS[key]
-    assert built_as(settings, cli.model, cli.datamodule, cli.trainer.max_epochs) == expected(settings)
     assert yaml.safe_load(config.read_text())["trainer"]["logger"]["init_args"] == {
         "save_dir": f"logs/{settings.lab}", "name": settings.name
-    }
+    }, f"{config} logs elsewhere than scripts/{SCRIPTED[next(lab for lab in SCRIPTED if key in SCRIPTED[lab].networks)].script}"
+    return built_as(cli.model, cli.datamodule, cli.trainer.max_epochs, settings.data.init_args)
 
 
-class Built(Exception):
-    """Raised in place of training, once the last network of a script is built."""
-
-
-@pytest.mark.parametrize("lab", [name for name, lab in LABS.items() if lab.networks])
-def test_each_lab_script_builds_what_the_settings_say(lab, tmp_path, monkeypatch):
-    built = []
-
-    def capture(trainer, module, datamodule=None, **kwargs):
-        built.append((module, datamodule, trainer))
-        if len(built) == len(LABS[lab].networks):
-            raise Built
-
-    script = load_script(LABS[lab].script.removesuffix(".py"))
-    monkeypatch.setattr(Trainer, "fit", capture)
-    monkeypatch.setattr(Trainer, "test", lambda *args, **kwargs: [{}])
-    argv = ["--log-dir", str(tmp_path), "--accelerator", "cpu"]
-    if LABS[lab].downloads:
-        argv += ["--synthetic", "--limit", "50", "--data-dir", str(tmp_path / "data")]
-    with pytest.raises(Built):
-        script.main(argv)
-    for key, (module, datamodule, trainer) in zip(LABS[lab].networks, built):
-        settings = NETWORKS[key]
-        assert built_as(settings, module, datamodule, trainer.max_epochs) == expected(settings)
-        assert (settings.lab, settings.name) == tuple(trainer.logger.log_dir.split("/")[-3:-1])
+@pytest.mark.parametrize("lab", SCRIPTED)
+def test_each_script_its_config_and_the_books_record_agree(lab, tmp_path, monkeypatch):
+    from_scripts = built_by_script(lab, tmp_path / "script", monkeypatch)
+    problems = []
+    for key, from_script in from_scripts.items():
+        places = {
+            f"scripts/{SCRIPTED[lab].script}": from_script,
+            f"scripts/configs/{key}.yaml": built_by_config(key, tmp_path / key, monkeypatch),
+            f"the book's record (lightning_modules/labs.py, NETWORKS[{key!r}])": expected(NETWORKS[key]),
+        }
+        problems += [f"{key}: {line}" for line in disagreements(places)]
+    assert not problems, "\n".join(problems)
 
 
 @pytest.mark.parametrize("key", [key for key, settings in NETWORKS.items() if settings.timing])
