@@ -10,6 +10,7 @@ from typing import Any
 import pandas as pd
 import torch
 from pytorch_lightning import Callback, LightningModule, Trainer
+from pytorch_lightning.trainer.states import TrainerFn
 
 from datamodules.errors import CurvesError, NonFiniteLossError
 from datamodules.files import write_atomically
@@ -152,9 +153,17 @@ class ResumableCSVLog(Callback):
         }
 
     def on_load_checkpoint(self, trainer: Trainer, pl_module: LightningModule, checkpoint: dict[str, Any]) -> None:
-        self._restored = checkpoint.get(self.STATE_KEY)
-        if self._restored is not None:
-            self.fit_seconds_before = float(self._restored.get("fit_seconds", 0.0))
+        """A fit resumed: the checkpoint checked whole again, as Lightning loaded it, and its saved rows (which
+        it must have) kept for the log's rewrite; refused in one line otherwise, before any file is written.
+        (Loading one to test or predict takes nothing from it.)"""
+        self._restored = None
+        if trainer.state.fn != TrainerFn.FITTING:
+            return
+        from lightning_modules.resuming import read_resume_state
+
+        state = read_resume_state(trainer.ckpt_path or "(given to fit)", checkpoint, trainer, rows_needed=True)
+        self._restored = state.rows  # of the checkpoint's epoch and last step: checked
+        self.fit_seconds_before = float(state.rows.get("fit_seconds", 0.0))
 
     def teardown(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
         if stage == "fit" and self._fit_started is not None:
@@ -176,7 +185,7 @@ class ResumableCSVLog(Callback):
         writer = logger.experiment if logger is not None else None
         if restored is None or not hasattr(writer, "metrics_file_path"):
             return
-        csv = Path(writer.metrics_file_path)
+        csv = Path(writer.metrics_file_path)  # cut back to the epoch the checkpoint was checked to end with
         rows = completed_rows(read_resumed_log(csv), restored["epoch"], restored["step"], restored["figures"])
         columns = sorted(rows.columns)  # Lightning's writer keeps its columns sorted too
         write_atomically(csv, rows[columns].to_csv(index=False).encode())
@@ -232,7 +241,16 @@ def complete_lines(text: str) -> str:
 
 
 def completed_rows(frame: pd.DataFrame, epoch: int, step: int, figures: dict[str, float]) -> pd.DataFrame:
-    """Rows of epochs up to ``epoch`` (no test rows), with the training/validation rows of ``epoch`` present."""
+    """Rows of epochs up to ``epoch`` (no test rows), with the training/validation rows of ``epoch`` present.
+
+    ``epoch``, ``step`` and ``figures`` are a checkpoint's, checked
+    (:func:`~lightning_modules.resuming.read_resume_state`): a whole number from 0, the step of its end, and
+    numbers. Anything else is refused here too (``ValueError``), never written into the log.
+    """
+    if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0:
+        raise ValueError(f"completed_rows: the epoch to cut back to must be a whole number from 0, got {epoch!r}")
+    if isinstance(step, bool) or not isinstance(step, int) or step < -1:
+        raise ValueError(f"completed_rows: the step must be a whole number from -1, got {step!r}")
     frame = frame[frame["epoch"].notna() & frame["step"].notna() & (frame["epoch"] <= epoch)]
     frame = frame[frame.filter(like="test_").isna().all(axis=1)]
     for stage in ("train_", "valid_"):

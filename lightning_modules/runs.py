@@ -42,10 +42,11 @@ def last_checkpoint(trainer: Trainer) -> str | None:
     completed epoch (a finished run is only tested again). A new version has
     none: fitting starts from the first epoch.
 
-    The checkpoint is checked first (:func:`~lightning_modules.resuming.check_resume`),
+    The checkpoint is checked first, whole (:func:`~lightning_modules.resuming.check_resume`),
     before Lightning loads it or any file of the run changes: one that is damaged or
-    can't be read safely, of another seed, or of a run with more epochs than the
-    trainer's ``max_epochs`` is refused in one line.
+    can't be read safely, with a field that is missing, of the wrong kind, out of range or
+    at odds with another, of weights only, of another seed, or of a run with more epochs
+    than the trainer's ``max_epochs`` is refused in one line.
     """
     if trainer.logger is None or trainer.logger.log_dir is None:
         return None
