@@ -23,14 +23,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
-from pytorch_lightning import Trainer, seed_everything
+from pytorch_lightning import Trainer
 from torch import nn
 
 from lightning_modules.callbacks import ResumableCSVLog
-from lightning_modules.trainer import make_trainer
 
 if TYPE_CHECKING:
-    from lightning_modules.labs import BookNetwork
+    pass
 from lightning_modules.resuming import check_resume
 
 
@@ -71,19 +70,6 @@ def run_record(trainer: Trainer, test: dict[str, Any], seed: int | None = None) 
         "version": trainer.logger.version if trainer.logger is not None else None,
         "accelerator": type(trainer.accelerator).__name__.replace("Accelerator", "").lower(),
     }
-
-
-def train_one_seed(settings: BookNetwork, lab: str, seed: int, **trainer_options: Any) -> dict[str, Any]:
-    """One network with its book ``settings`` trained and tested once with ``seed``, as every lab script does it
-    in plain view (``trainer_options``: :func:`~lightning_modules.trainer.make_trainer`'s). The exercises that
-    change only the data or the network of a lab use it (a top-level function: it runs in a worker process too)."""
-    seed_everything(seed, workers=True, verbose=False)
-    datamodule = settings.build_datamodule(seed=seed)
-    module = settings.build_module()
-    trainer = make_trainer(lab, settings.name, seed=seed, **trainer_options)
-    trainer.fit(module, datamodule=datamodule, ckpt_path=last_checkpoint(trainer))
-    (test,) = trainer.test(module, datamodule=datamodule, verbose=False)
-    return run_record(trainer, test, seed)
 
 
 def over_seeds(runs: Sequence[dict[str, Any]]) -> dict[str, Any]:

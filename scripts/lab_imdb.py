@@ -1,34 +1,50 @@
 """Lab 10.9.5: IMDB sentiment from a bag of words, a two-layer network beside an L1-penalized logistic regression path.
 
-Run: python scripts/lab_imdb.py [--max-epochs 30] [--data-dir data] [--synthetic] [--limit N] [--lasso-lambdas 50]
+A script and a notebook (percent format: open it with Jupyter and jupytext, or in VS Code):
+    python scripts/lab_imdb.py [--max-epochs 30] [--data-dir data] [--synthetic] [--limit N] [--lasso-lambdas 50]
 Then score reviews of your own with the trained network (nothing is retrained):
-     python scripts/lab_imdb.py --predict "A wonderful film." --predict "Dull and far too long."
-     python scripts/lab_imdb.py --predict-file my_reviews.txt      # one review per line
+    python scripts/lab_imdb.py --predict "A wonderful film." --predict "Dull and far too long."
+    python scripts/lab_imdb.py --predict-file my_reviews.txt      # one review per line
 """
 
-from __future__ import annotations
+# %% [markdown]
+# # 10.9.5 Document classification: IMDB movie reviews
+#
+# Is a movie review positive or negative? Each review becomes a bag of words: one 0/1 indicator for
+# each of the 10,000 most frequent words of the training reviews (plus three reserved columns), a
+# sparse row of 10,003 features. A network with two hidden layers of 16 ReLU units reads it and
+# outputs one logit; 2,000 training reviews are held out for validation and 25,000 reviews test it.
+# Beside it, the lasso's answer to the same question: L1-penalised logistic regressions along a
+# path of 50 penalties, each scored on the same held-out and test reviews.
+#
+# Run as a script, the flags of the parameters cell's names override it (`--max-epochs 2`,
+# `--limit 3000`, `--synthetic` without the reviews); `--predict "..."` then scores reviews of
+# your own with the trained network.
 
-import argparse
+# %%
 import time
-from collections.abc import Sequence
+from itertools import chain
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
 from pytorch_lightning import seed_everything
+from pytorch_lightning.utilities import rank_zero_only
+from torch.optim import RMSprop
 
 from datamodules.errors import CheckpointError, LabError
 from datamodules.imdb import IMDBDataModule
-from datamodules.imdb.datamodule import check_reviews, read_reviews_file
-from lightning_modules import make_trainer
+from datamodules.imdb.datamodule import check_reviews
+from datamodules.imdb.reviews import ReviewsFile
+from lightning_modules import SimpleModule, make_trainer
 from lightning_modules.baselines import lasso_path, path_accuracy
 from lightning_modules.checkpoints import read_checkpoint
-from lightning_modules.curves import read_metrics, save_figure, summary_plot
-from lightning_modules.labs import NETWORKS, book_figures
+from lightning_modules.curves import read_metrics, save_figure, show_figure, summary_plot
+from lightning_modules.labs import book_figures
 from lightning_modules.lightning_internals import datamodule_state
-from lightning_modules.module import SimpleModule
-from lightning_modules.predictions import describe
+from lightning_modules.networks import IMDBDense
+from lightning_modules.predictions import print_scores
 from lightning_modules.results import (
     figure_errors,
     publish,
@@ -41,10 +57,81 @@ from lightning_modules.runs import last_checkpoint, over_seeds, print_summary, r
 from lightning_modules.trainer import latest_version
 from scripts.command_line import lab_parser, prepare, run, seeds, trainer_options, whole_number
 
-LAB = "imdb"
-DENSE = NETWORKS["imdb_dense"]  # the book's settings: data, network, optimizer, epochs (lightning_modules/labs.py)
+# %% tags=["parameters"]
+max_epochs = 30  # the book's `imdb_trainer = Trainer(max_epochs=30)`
+seed = 0  # the book's `seed_everything(0)`
+lasso_lambdas = 50  # the book's path of 50 λ values
+data_dir = "data"  # where the reviews are (aclImdb/), or are downloaded to
+limit = None  # the first N training and test reviews only (None: all of them)
+synthetic = False  # random reviews of IMDB's shapes, to try the code offline (the figures then mean nothing)
+log_dir = "logs"
+
+# %% [markdown]
+# The reviews as the book reads them (its `load_tensor`'s data): binary bags of the 10,000 most
+# frequent words, 2,000 training reviews held out, batches of 512.
 
 
+# %%
+def imdb_reviews(args, seed: int) -> IMDBDataModule:
+    """The lab's data module; the held-out reviews depend on ``seed``."""
+    # the book's `imdb_dm = SimpleDataModule(..., validation=2000, batch_size=512)` on 10,000 words
+    return IMDBDataModule(args.data_dir, features="bag_of_words", num_words=10_000, batch_size=512, validation=2000,
+                          seed=seed, synthetic=args.synthetic, limit=args.limit)
+
+
+# %% [markdown]
+# The network: 10,003 word indicators → 16 ReLU units → 16 ReLU units → one logit, fitted by binary
+# cross-entropy with RMSprop at the book's rate 0.001.
+
+
+# %%
+def train_one_seed(imdb_dm: IMDBDataModule, seed: int, args) -> dict:
+    """The network trained and tested once, with ``seed``: the book's cells in order."""
+    seed_everything(seed, workers=True, verbose=False)
+    imdb_model = IMDBDense(input_size=imdb_dm.num_columns)  # Linear(10003, 16), ReLU, Linear(16, 16), ReLU, Linear(16, 1)
+    if seed == seeds(args)[0]:
+        print_summary(imdb_model, input_size=(imdb_dm.batch_size, imdb_dm.num_columns))
+    imdb_optimizer = RMSprop(imdb_model.parameters(), lr=0.001)  # the book's `imdb_optimizer`
+    imdb_module = SimpleModule.binary_classification(imdb_model, metrics=["accuracy"], optimizer=imdb_optimizer)
+    trainer = make_trainer("imdb", "dense", max_epochs=args.max_epochs, seed=seed, **trainer_options(args))
+    trainer.fit(imdb_module, datamodule=imdb_dm, ckpt_path=last_checkpoint(trainer))
+    (test,) = trainer.test(imdb_module, datamodule=imdb_dm, verbose=False)
+    return run_record(trainer, test, seed)
+
+
+# %% [markdown]
+# The lasso path: L1-penalised logistic regressions on the same sparse training matrix, each scored
+# on the held-out and test reviews; the one of best validation accuracy is the lasso's answer.
+
+
+# %%
+def lasso_on(imdb_dm: IMDBDataModule, lambdas: int, seed: int) -> tuple[pd.DataFrame, dict]:
+    """The path's accuracies at each λ, and the lasso's record at the λ of best validation accuracy."""
+    (X_train, y_train), (X_valid, y_valid), (X_test, y_test) = (
+        (x.matrix, y.numpy()) for x, y in (imdb_dm.train_data, imdb_dm.val_data, imdb_dm.test_data)
+    )
+    start = time.perf_counter()
+    lambda_values, coefs, intercepts = lasso_path(X_train, y_train, lambdas, seed)
+    path = pd.DataFrame({
+        "lambda": lambda_values,
+        "minus_log_lambda": -np.log(lambda_values / X_train.shape[0]),  # the book's axis: λ per training review
+        "nonzero_coefficients": (coefs != 0).sum(axis=1),
+        "train_accuracy": path_accuracy(X_train, y_train, coefs, intercepts),
+        "valid_accuracy": path_accuracy(X_valid, y_valid, coefs, intercepts),
+        "test_accuracy": path_accuracy(X_test, y_test, coefs, intercepts),
+    })
+    best = path.loc[path["valid_accuracy"].idxmax()]
+    return path, {
+        "best_valid_accuracy": float(best["valid_accuracy"]),
+        "test_accuracy": float(best["test_accuracy"]),
+        "lambda": float(best["lambda"]),
+        "nonzero_coefficients": int(best["nonzero_coefficients"]),
+        "lambdas": len(lambda_values),
+        "path_seconds": round(time.perf_counter() - start, 3),
+    }
+
+
+# %%
 def accuracy_figure(path: pd.DataFrame, network_run: str, test_accuracy: float, output: Path) -> Path:
     """The book's figure: the lasso path's accuracies against −log(λ), then the network's by epoch."""
     import matplotlib.pyplot as plt
@@ -74,14 +161,21 @@ def latest_checkpoint(run_dir: Path) -> Path:
     return run_dir / f"version_{version}" / "checkpoints" / "last.ckpt"
 
 
-def score_reviews(args: argparse.Namespace, datamodule: IMDBDataModule) -> list[float]:
-    """P(positive) of each ``--predict`` review by the latest trained network.
+def score_reviews(args) -> list[float]:
+    """P(positive) of each ``--predict`` review, then of each review in ``--predict-file``, by the latest trained network.
 
     The reviews are encoded with the vocabulary the network was trained with,
     which its checkpoint holds (the data module's state); ``--data-dir`` is not
     read, so data changed or moved since training cannot renumber the words.
+    Nothing is written, so the log folder only has to be readable; the file is
+    checked whole first, then scored a batch at a time as it is read again.
     """
-    checkpoint = latest_checkpoint(Path(args.log_dir) / LAB / DENSE.name)
+    reviews_file = ReviewsFile.checked(args.predict_file, "--predict-file") if args.predict_file is not None else None
+    check_reviews(args.predict, "--predict")  # before any work: each review must have words to score
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    datamodule = imdb_reviews(args, args.seed)
+    checkpoint = latest_checkpoint(Path(args.log_dir) / "imdb" / "dense")
     try:
         saved = read_checkpoint(checkpoint)
     except CheckpointError as error:
@@ -95,80 +189,55 @@ def score_reviews(args: argparse.Namespace, datamodule: IMDBDataModule) -> list[
             "--log-dir), then --predict"
         )
     datamodule.load_state_dict(vocabulary)  # refuses synthetic against real reviews, another num_words
-    network = DENSE.network.build(input_size=datamodule.num_columns)
+    network = IMDBDense(input_size=datamodule.num_columns)
     module = SimpleModule.load_from_checkpoint(checkpoint, model=network, map_location="cpu").eval()
-    with torch.no_grad():
-        probabilities = module.predict_step((datamodule.encode(args.predict),), 0).tolist()
     print(f"network: {checkpoint} (with its vocabulary: {len(datamodule.word_index):,} words of {datamodule.source} reviews)")
-    for text, probability in zip(args.predict, probabilities):
-        print(f'{describe(probability, "binary")}  "{text}"')
-    return probabilities
+    return print_scores(module, datamodule.encode, chain(args.predict or [], reviews_file or []), datamodule.eval_batch_size)
 
 
-def main(argv: Sequence[str] | None = None) -> dict | list[float]:
-    parser = lab_parser(__doc__.splitlines()[0], DENSE, data=True)
-    parser.add_argument("--lasso-lambdas", type=whole_number(1), default=50, help="λ values on the lasso path (book: 50)")
+# %% [markdown]
+# The lab as a whole (or, with `--predict`, scoring reviews with the network it trained): the network
+# once per seed, the lasso path once, then the table beside the book's figures (`results.json`),
+# the learning curves and the book's figure of both.
+
+
+# %%
+def flags():
+    """The command line: the parameters above as defaults."""
+    parser = lab_parser(__doc__, max_epochs=max_epochs, data=IMDBDataModule, seed=seed, log_dir=log_dir,
+                        data_dir=data_dir, synthetic=synthetic, limit=limit)
+    parser.add_argument("--lasso-lambdas", type=whole_number(1), default=lasso_lambdas,
+                        help=f"λ values on the lasso path (default: {lasso_lambdas}, the book's)")
     parser.add_argument("--predict", action="append", metavar="REVIEW",
                         help="score a review with the network already trained, with the vocabulary it was trained "
                         "with (kept in its checkpoint; repeatable; nothing is trained, --data-dir is not read)")
     parser.add_argument("--predict-file", metavar="FILE",
-                        help="score the reviews in a UTF-8 text file, one review per line (blank lines skipped), as "
-                        "--predict does: for many reviews, or reviews too long for one command-line argument")
-    args = parser.parse_args(argv)
-    if args.predict_file is not None:  # the file's reviews after any --predict ones
-        args.predict = (args.predict or []) + read_reviews_file(args.predict_file, "--predict-file")
-    check_reviews(args.predict, "--predict")  # before any work: each review must have words to score
+                        help="score the reviews in a UTF-8 text file, one review per line (blank lines skipped; lines "
+                        "end at \\n, \\r\\n or \\r), as --predict does: for many reviews (read a batch at a time), or "
+                        "reviews too long for one command-line argument; a regular file, not a pipe or device")
+    return parser
+
+
+def main(argv=None) -> dict | list[float]:
+    args = flags().parse_args(argv)
+    if args.predict or args.predict_file is not None:  # scoring writes nothing: no log folder to write, no data to read
+        return score_reviews(args)
     prepare(args)
-
-    datamodule = DENSE.build_datamodule(
-        data_dir=args.data_dir, synthetic=args.synthetic, limit=args.limit, seed=args.seed,
-    )
-    if args.predict:
-        return score_reviews(args, datamodule)
-
-    # The network: 10,003 binary word indicators -> 16 -> 16 -> one logit; RMSprop with lr 0.001.
-    print_summary(DENSE.network.build(input_size=datamodule.num_columns), input_size=(datamodule.batch_size, datamodule.num_columns))
     runs = []
     for seed in seeds(args):
-        seed_everything(seed, workers=True, verbose=False)
-        reviews = datamodule if seed == args.seed else DENSE.build_datamodule(  # held-out reviews depend on the seed
-            data_dir=args.data_dir, synthetic=args.synthetic, limit=args.limit, seed=seed
-        )
-        module = DENSE.build_module(DENSE.network.build(input_size=reviews.num_columns))
-        trainer = make_trainer(LAB, "dense", seed=seed, **trainer_options(args))
-        trainer.fit(module, datamodule=reviews, ckpt_path=last_checkpoint(trainer))
-        (test,) = trainer.test(module, datamodule=reviews, verbose=False)
-        runs.append(run_record(trainer, test, seed))
+        imdb_dm = imdb_reviews(args, seed)
+        runs.append(train_one_seed(imdb_dm, seed, args))
+        if seed == args.seed:
+            lasso_dm = imdb_dm  # the lasso path is fitted once, on the first seed's split
     models = {"dense": over_seeds(runs)}
 
-    if trainer.is_global_zero:
-        book = book_figures(LAB)
-        # The lasso path: L1-penalized logistic regressions on the same sparse training matrix.
-        (X_train, y_train), (X_valid, y_valid), (X_test, y_test) = (
-            (x.matrix, y.numpy()) for x, y in (datamodule.train_data, datamodule.val_data, datamodule.test_data)
-        )
-        start = time.perf_counter()
-        lambdas, coefs, intercepts = lasso_path(X_train, y_train, args.lasso_lambdas, args.seed)
-        path = pd.DataFrame({
-            "lambda": lambdas,
-            "minus_log_lambda": -np.log(lambdas / X_train.shape[0]),  # the book's axis: λ per training review
-            "nonzero_coefficients": (coefs != 0).sum(axis=1),
-            "train_accuracy": path_accuracy(X_train, y_train, coefs, intercepts),
-            "valid_accuracy": path_accuracy(X_valid, y_valid, coefs, intercepts),
-            "test_accuracy": path_accuracy(X_test, y_test, coefs, intercepts),
-        })
-        best = path.loc[path["valid_accuracy"].idxmax()]
-        models["lasso"] = {
-            "best_valid_accuracy": float(best["valid_accuracy"]),
-            "test_accuracy": float(best["test_accuracy"]),
-            "lambda": float(best["lambda"]),
-            "nonzero_coefficients": int(best["nonzero_coefficients"]),
-            "lambdas": len(lambdas),
-            "path_seconds": round(time.perf_counter() - start, 3),
-        }
+    if rank_zero_only.rank == 0:
+        book = book_figures("imdb")
+        path, models["lasso"] = lasso_on(lasso_dm, args.lasso_lambdas, args.seed)
+        best = models["lasso"]
 
         # results first, then the path's table and the figures (each in the run's version folder, copied to the lab's)
-        results = write_results(args.log_dir, LAB, models, book=book, figure="test_accuracy", synthetic=args.synthetic)
+        results = write_results(args.log_dir, "imdb", models, book=book, figure="test_accuracy", synthetic=args.synthetic)
         rows = [(name, "test accuracy", figures["test_accuracy"], book[name]) for name, figures in models.items()]
         print(results_table(rows))
         print(f"(lasso: at the λ of best validation accuracy, {best['lambda']:.4g}; book: the peak of its test curve)")
@@ -176,14 +245,16 @@ def main(argv: Sequence[str] | None = None) -> dict | list[float]:
             print(synthetic_notice("IMDB"))
         print(f"results: {results}")
         dense, run_dir = models["dense"], run_folders(models["dense"])[0]
-        table = save_run_file(run_dir, "lasso_path.csv", path.to_csv(index=False).encode(), Path(args.log_dir) / LAB)
-        curves = save_model_curves(dense, "accuracy", "Accuracy", f"{args.log_dir}/{LAB}/dense_curves.png")
+        table = save_run_file(run_dir, "lasso_path.csv", path.to_csv(index=False).encode(), Path(args.log_dir) / "imdb")
+        curves = save_model_curves(dense, "accuracy", "Accuracy", f"{args.log_dir}/imdb/dense_curves.png")
         with figure_errors(Path(run_dir) / "imdb_accuracy.png"):
             own = accuracy_figure(path, run_dir, dense["test_accuracy"], Path(run_dir) / "imdb_accuracy.png")
-        figure = publish(own, Path(args.log_dir) / LAB / "imdb_accuracy.png")
+        figure = publish(own, Path(args.log_dir) / "imdb" / "imdb_accuracy.png")
         print(f"lasso path: {table}\ncurves: {curves}\nfigure: {figure}")
+        show_figure(figure)
     return models
 
 
-if __name__ == "__main__":
-    run(main)
+# %%
+if __name__ == "__main__":  # as a script, and in a notebook; not when a worker process or a test imports it
+    models = run(main)

@@ -13,9 +13,7 @@ import pandas as pd
 import pytest
 import torch
 from conftest import load_script
-from pytorch_lightning import Trainer
 from sklearn.linear_model import LinearRegression
-from test_labs import Built, built_as, expected
 from torch import nn
 from torchvision.io import write_png
 
@@ -150,28 +148,7 @@ def test_exercise_13_networks_widen_the_labs_and_keep_its_default():
     assert units == [(16, 0.0), (16, 0.3), (32, 0.0), (32, 0.3), (64, 0.0), (64, 0.3)]
 
 
-# -- each exercise script builds what labs.py says, and runs ------------------------------------------
-@pytest.mark.parametrize("exercise", [name for name, lab in EXERCISES.items() if lab.networks])
-def test_each_exercise_script_builds_what_the_settings_say(exercise, tmp_path, monkeypatch):
-    built = []
-
-    def capture(trainer, module, datamodule=None, **kwargs):
-        built.append((module, datamodule, trainer))
-        raise Built
-
-    monkeypatch.setattr(Trainer, "fit", capture)
-    argv = ["--log-dir", str(tmp_path), "--accelerator", "cpu"]
-    if EXERCISES[exercise].downloads:
-        argv += ["--synthetic", "--limit", "50", "--data-dir", str(tmp_path / "data")]
-    with pytest.raises(Built):
-        load_script(EXERCISES[exercise].script.removesuffix(".py")).main(argv)
-    (module, datamodule, trainer), = built
-    settings = NETWORKS[EXERCISES[exercise].networks[0]]
-    assert built_as(settings, module, datamodule, trainer.max_epochs) == expected(settings)
-    assert (settings.lab, settings.name) == tuple(trainer.logger.log_dir.split("/")[-3:-1])
-    assert settings.lab == exercise  # results and logs in <log-dir>/<exercise>/
-
-
+# -- each exercise runs (what it builds: tests/test_labs.py, with the labs) ----------------------------
 def test_exercise_6_script_writes_both_paths_and_the_figure(tmp_path):
     models = load_script("exercise_06_gradient_descent").main(["--log-dir", str(tmp_path)])
     results = read_results(tmp_path, "exercise_06")

@@ -136,7 +136,7 @@ def test_the_benchmark_times_what_the_settings_say(key, tmp_path, monkeypatch):
     with pytest.raises(Built):
         benchmark.run_ours(settings, options)
     (module, datamodule), = built
-    assert built_as(settings, module, datamodule, settings.epochs) == expected(settings)
+    assert built_as(module, datamodule, settings.epochs, settings.data.init_args) == expected(settings)
 
 
 def test_every_lab_reports_the_books_figure_of_each_network():
