@@ -16,6 +16,8 @@ from __future__ import annotations
 import logging
 import signal
 import sys
+import tempfile
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -110,6 +112,10 @@ class LabCLI(LightningCLI):
         if config.torch_threads:
             torch.set_num_threads(config.torch_threads)
         self._logs_under_root_dir(config.trainer)
+        if self.subcommand == "predict":  # predictions are printed: no log version, no config.yaml, nothing written
+            config.trainer.logger = False
+        elif self.subcommand:
+            check_log_folder(self.subcommand, config.trainer)
         if self.subcommand == "fit" and config.get("ckpt_path") == "last":
             self._reopen_latest_version(config.trainer.logger)
 
@@ -131,6 +137,8 @@ class LabCLI(LightningCLI):
     def before_predict(self) -> None:
         """``predict`` prints each prediction (e.g. the probability that a review is positive)."""
         self._before_run()
+        # no logger, so a checkpoint callback's folder differs from the one it was saved with: nothing is saved here
+        warnings.filterwarnings("ignore", message="The dirpath has changed from")
         if not any(isinstance(callback, PrintPredictions) for callback in self.trainer.callbacks):
             self.trainer.callbacks.append(PrintPredictions())
 
@@ -139,6 +147,8 @@ class LabCLI(LightningCLI):
         if self.subcommand:
             ckpt_path = self.config[self.subcommand].get("ckpt_path")
             check_network(ckpt_path, getattr(self, "_checkpoint_weights", None), self.model)
+        if self.subcommand == "predict":
+            self.save_config_callback = None  # predict writes nothing (its config is the command line)
         return super().instantiate_trainer(**kwargs)
 
     def _before_run(self) -> None:
@@ -175,6 +185,25 @@ class LabCLI(LightningCLI):
         last = Path(init_args.save_dir) / name / f"version_{init_args.version}" / "checkpoints" / "last.ckpt"
         self._checkpoint_weights = checkpoint_weights(last)
         self._last_checkpoint = last
+
+
+def check_log_folder(subcommand: str, trainer: Any) -> None:
+    """Refuse in one line (:class:`BadArgumentError`) a ``subcommand`` that writes its logs where it cannot.
+
+    The folder is the logger's ``save_dir`` (``--trainer.default_root_dir`` moves it), else
+    ``default_root_dir``, else the current folder; it is created if missing, as the run would.
+    """
+    init_args = getattr(trainer.get("logger"), "init_args", None)
+    folder = Path((init_args.get("save_dir") if init_args is not None else None) or trainer.get("default_root_dir") or ".")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as error:
+        raise BadArgumentError(
+            f"{subcommand} writes its logs in {folder}, which can't be written ({error.strerror or error}): "
+            "give --trainer.default_root_dir a folder you can write to"
+        ) from None
 
 
 def checkpoint_weights(ckpt_path: Any) -> dict[str, Any] | None:

@@ -16,6 +16,7 @@ from datamodules.base import InMemoryDataModule, SyntheticDataWarning
 from datamodules.batching import SparseRows, Tensors
 from datamodules.errors import BadArgumentError, CorruptDataError, DataUnavailableError
 from datamodules.imdb.cache import EncodedIMDB, cache_path
+from datamodules.imdb.reviews import ReviewsFile, read_reviews_file  # noqa: F401 (read_reviews_file: imported from here)
 from datamodules.imdb.sources import (
     ARCHIVE,
     ARCHIVE_URL,
@@ -65,9 +66,11 @@ class IMDBDataModule(InMemoryDataModule):
             vocabulary the network was trained with (saved in its checkpoint: no
             data is read); when not given, ``predict`` runs on the test set.
         predict_file: a UTF-8 text file of reviews to score, one review per line (blank
-            lines are skipped), instead of ``predict_texts``: for many reviews, or
-            reviews too long for one command-line argument
-            (``islp-lab predict ... --data.init_args.predict_file reviews.txt``).
+            lines are skipped; lines end at ``\n``, ``\r\n`` or ``\r``), instead of
+            ``predict_texts``: for many reviews, or reviews too long for one command-line
+            argument (``islp-lab predict ... --data.init_args.predict_file reviews.txt``).
+            It is checked whole here, then scored a batch at a time as it is read again
+            (memory flat in its length; see :mod:`datamodules.imdb.reviews`).
 
     After :meth:`setup`, ``word_index`` maps a word to its index (3 upward),
     ``vocabulary`` lists the words by index, and :meth:`encode` turns texts
@@ -110,10 +113,9 @@ class IMDBDataModule(InMemoryDataModule):
         self.num_words = num_words
         self.max_length = max_length
         self.synthetic = synthetic
-        if predict_file is not None:
-            if predict_texts is not None:
-                raise BadArgumentError("give the reviews to score as predict_texts or as predict_file, not both")
-            predict_texts = read_reviews_file(predict_file, "predict_file")
+        if predict_file is not None and predict_texts is not None:
+            raise BadArgumentError("give the reviews to score as predict_texts or as predict_file, not both")
+        self.reviews_file = ReviewsFile.checked(predict_file, "predict_file") if predict_file is not None else None
         check_reviews(predict_texts, "predict_texts")
         validation, limit = self.validation, self.limit  # as checked by the base (numpy numbers made Python's)
         if (limit is not None and isinstance(validation, (int, float)) and validation > 0
@@ -153,7 +155,7 @@ class IMDBDataModule(InMemoryDataModule):
     def prepare_data(self) -> None:
         """Download the archive, unless some copy of the reviews (or its cache) is already here, or the
         Trainer only predicts ``predict_texts`` (their vocabulary comes with the network)."""
-        predicting_texts = self.predict_texts is not None and self.trainer is not None and self.trainer.predicting
+        predicting_texts = self._predicts_own_reviews and self.trainer is not None and self.trainer.predicting
         if self.synthetic or predicting_texts or has_reviews(self.data_dir, self.num_words):
             return
         try:
@@ -263,7 +265,7 @@ class IMDBDataModule(InMemoryDataModule):
             )
 
     def setup(self, stage: str | None = None) -> None:
-        if stage == "predict" and self.predict_texts is not None:
+        if stage == "predict" and self._predicts_own_reviews:
             return  # only the texts are needed, and the vocabulary comes with the network (see predict_dataloader)
         super().setup(stage)
 
@@ -275,7 +277,7 @@ class IMDBDataModule(InMemoryDataModule):
         networks kept theirs) is refused. With no checkpoint (a network
         trained in this process), the vocabulary is the data's.
         """
-        if self.predict_texts is None:
+        if not self._predicts_own_reviews:
             return super().predict_dataloader()
         if self.trained_word_index is None:
             checkpoint = getattr(self.trainer, "ckpt_path", None) if self.trainer is not None else None
@@ -285,7 +287,16 @@ class IMDBDataModule(InMemoryDataModule):
                     "the words of predict_texts cannot be numbered as its network learned them: train it again, then predict"
                 )
             self.setup()
+        if self.reviews_file is not None:  # a batch at a time, each with its texts (PrintPredictions names rows by them)
+            rank, world_size = self._shard()
+            batches = self.reviews_file.batches(self.eval_batch_size, rank, world_size)
+            return ((self.encode(texts), texts) for texts in batches)
         return self._batches((self.encode(self.predict_texts),), self.eval_batch_size, train=False)
+
+    @property
+    def _predicts_own_reviews(self) -> bool:
+        """``predict`` scores the reviews given (``predict_texts`` or ``predict_file``), not the test set."""
+        return self.predict_texts is not None or getattr(self, "reviews_file", None) is not None
 
     def encode(self, texts: str | Sequence[str]) -> Tensor:
         """Features of your own reviews, as the network takes them (same tokenizer and vocabulary)."""
@@ -317,29 +328,6 @@ def review_list(value: Any) -> list[str]:
     if not isinstance(value, (list, tuple)) or not all(isinstance(text, str) for text in value):
         raise ValueError(f"expected a list of reviews (strings), e.g. [\"a wonderful film\"], got {value!r:.80}")
     return list(value)
-
-
-def read_reviews_file(path: str | Path, name: str) -> list[str]:
-    """The reviews in the UTF-8 text file ``path``, one per line (blank lines skipped); a file that is missing,
-    unreadable, not UTF-8 or without reviews is refused in one line naming ``name`` (the option)."""
-    path = Path(path)
-    try:
-        text = path.read_bytes().decode("utf-8-sig")
-    except FileNotFoundError:
-        raise BadArgumentError(f"{name} {path}: no such file; give a text file with one review per line") from None
-    except IsADirectoryError:
-        raise BadArgumentError(f"{name} {path} is a folder; give a text file with one review per line") from None
-    except OSError as error:
-        raise BadArgumentError(f"{name} {path} can't be read: {error.strerror or error}") from None
-    except UnicodeDecodeError as error:
-        line = error.object[: error.start].count(b"\n") + 1
-        raise CorruptDataError(
-            f"{name} {path} is not UTF-8 text (byte 0x{error.object[error.start]:02x} on line {line}): save it as UTF-8"
-        ) from None
-    reviews = [line.strip() for line in text.splitlines() if line.strip()]
-    if not reviews:
-        raise BadArgumentError(f"{name} {path} holds no reviews; give a text file with one review per line")
-    return reviews
 
 
 def check_reviews(texts: Any, name: str) -> None:
