@@ -6,6 +6,15 @@ final name (same folder, same filesystem), are flushed to the disk (fsync),
 renamed over the old file (``os.replace``, atomic), and the folder is fsynced so
 the rename survives a power cut. Files are created with the user's umask
 (readable by the group and others where the umask allows, as ``open`` does).
+
+Nothing is ever written through a symbolic link, or over one: on a shared log
+folder a link planted at a file's name (``.run.lock`` -> someone's file) would
+otherwise have that file truncated or overwritten. The rule lives here, in one
+place: :func:`refuse_link` refuses a link at a name in one line naming it,
+:func:`write_atomically` checks its final name (its temporary file is created
+with ``O_EXCL``, so never through a link), :func:`open_no_follow` opens a file
+in place (a lock, an append) with ``O_NOFOLLOW``, and :func:`refuse_links`
+checks a whole run folder when a run takes it, before the run writes anything.
 """
 
 from __future__ import annotations
@@ -71,6 +80,63 @@ def fsync_directory(folder: str | Path) -> None:
         os.close(descriptor)
 
 
+def refuse_link(path: str | Path) -> None:
+    """Refuse (:class:`WriteError`, one line naming it) a symbolic link at ``path``: nothing is written through one."""
+    path = Path(path)
+    if path.is_symlink():
+        raise _link_refused(path)
+
+
+def refuse_links(folder: str | Path, below: str | Path | None = None, inside: bool = True) -> None:
+    """Refuse a symbolic link in a run's ``folder``: the folder itself, each folder between ``below`` and it,
+    and (``inside``) everything in it, not following links. A folder that does not exist yet passes."""
+    folder = Path(folder)
+    if below is not None and folder.is_relative_to(below):
+        path = Path(below)
+        for part in folder.relative_to(below).parts:
+            path = path / part
+            refuse_link(path)
+    refuse_link(folder)
+    if not inside:
+        return
+    for root, folders, files in os.walk(folder):  # followlinks=False: a linked folder is listed, never entered
+        for name in (*folders, *files):
+            refuse_link(Path(root) / name)
+
+
+def open_no_follow(path: str | Path, flags: int, mode: int = 0o666) -> int:
+    """``os.open(path, flags, mode)`` that never follows a symbolic link at ``path`` (refused in one line instead)."""
+    refuse_link(path)  # where O_NOFOLLOW does not exist (Windows), this is the check
+    try:
+        return os.open(path, flags | getattr(os, "O_NOFOLLOW", 0), mode)
+    except OSError as error:
+        if error.errno == errno.ELOOP and Path(path).is_symlink():  # a link put there since the check above
+            raise _link_refused(Path(path)) from None
+        raise
+
+
+def append_no_follow(path: str | Path, data: bytes) -> None:
+    """Append ``data`` to the file ``path`` (which must exist), never through a symbolic link."""
+    descriptor = open_no_follow(path, os.O_WRONLY | os.O_APPEND)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(descriptor, view) :]
+    finally:
+        os.close(descriptor)
+
+
+def _link_refused(path: Path) -> WriteError:
+    try:
+        target = f" (to {os.readlink(path)})"
+    except OSError:
+        target = ""
+    return WriteError(
+        f"{path} is a symbolic link{target}: this project writes its files itself, never through a link; "
+        f"remove the link (rm '{path}'), then run the command again"
+    )
+
+
 def _temporary_names(path: Path) -> str:
     return f".{path.name}."
 
@@ -97,9 +163,11 @@ def write_atomically(
     (``kept`` says what the user still has); another error of the filesystem
     (a folder not writable) raises :class:`WriteError`, naming ``path``;
     anything else (an interrupt, an error of ``data``'s function that is no
-    ``OSError``) removes the temporary file and re-raises.
+    ``OSError``) removes the temporary file and re-raises. A symbolic link at
+    ``path`` is refused (:func:`refuse_link`): its target is never written.
     """
     path = Path(path)
+    refuse_link(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=_temporary_names(path), suffix=".tmp")
@@ -137,8 +205,6 @@ def _write_error(path: Path, error: OSError, kept: str) -> LabError:
         return disk_full(path, kept)
     kept_text = f"; {kept}" if kept else ""
     return WriteError(f"could not write {path}: {error.strerror or error}{kept_text}; check the folder's permissions, and that no folder has that name")
-
-
 
 
 def _umask() -> int:

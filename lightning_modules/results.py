@@ -5,7 +5,9 @@ Each run keeps its own record in its version folder
 the lab's ``results.json`` and figures are those of the latest run to finish,
 replaced under the lab's lock (:func:`results_lock`), so two runs of a lab into
 one log folder never mix one's results with the other's figures. Results are
-written before figures: a figure that cannot be saved loses no result.
+written before figures: a figure that cannot be saved loses no result. Every
+file is written without following a symbolic link (:mod:`datamodules.files`):
+a link at a file's name is refused in one line naming it.
 """
 
 from __future__ import annotations
@@ -13,13 +15,14 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import os
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from datamodules.errors import DiskFullError, LabError, WriteError
-from datamodules.files import is_disk_full, write_atomically
+from datamodules.files import is_disk_full, open_no_follow, write_atomically
 from lightning_modules.curves import plot_seed_runs, read_metrics, summary_plot
 from lightning_modules.runs import run_folders
 
@@ -136,12 +139,12 @@ def results_lock(lab_folder: str | Path) -> Iterator[None]:
     if fcntl is None:
         yield
         return
-    with open(lab_folder / ".results.lock", "a") as handle:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+    descriptor = open_no_follow(lab_folder / ".results.lock", os.O_RDONLY | os.O_CREAT)  # never through a link
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(descriptor)  # lets the lock go
 
 
 def write_json(path: str | Path, payload: dict[str, Any]) -> Path:

@@ -5,21 +5,33 @@ from __future__ import annotations
 import atexit
 import contextlib
 import csv as csv_module
+import io
 import logging
 import os
 import sys
+import tempfile
 import warnings
+from argparse import Namespace
 from pathlib import Path
 from typing import Any
 
 import torch
 from pytorch_lightning import Callback, LightningModule, Trainer
+from pytorch_lightning.core.saving import save_hparams_to_yaml
 from pytorch_lightning.loggers import CSVLogger
 from pytorch_lightning.plugins.io import CheckpointIO
 from pytorch_lightning.utilities import rank_zero_only
 
 from datamodules.errors import AcceleratorUnavailableError, BadArgumentError, LabError, WriteError
-from datamodules.files import disk_full, is_disk_full, write_atomically
+from datamodules.files import (
+    append_no_follow,
+    disk_full,
+    is_disk_full,
+    open_no_follow,
+    refuse_link,
+    refuse_links,
+    write_atomically,
+)
 from lightning_modules.callbacks import EpochProgress
 from lightning_modules.labs import Component
 from lightning_modules.lightning_internals import (
@@ -187,7 +199,7 @@ def latest_version(save_dir: str | Path, name: str) -> int | None:
 _RUN_LOCKS: dict[Path, int] = {}
 
 
-def hold_run_lock(version_dir: str | Path) -> None:
+def hold_run_lock(version_dir: str | Path, below: str | Path | None = None) -> None:
     """Own ``version_dir`` for the life of this process: an exclusive lock on its ``.run.lock``.
 
     Files in a run's folder are written only by the run that owns it: a second
@@ -199,7 +211,13 @@ def hold_run_lock(version_dir: str | Path) -> None:
     process exits, so a run that was only looked at (a refused ``--resume``)
     leaves every file of its folder as it was, byte for byte. Where ``fcntl``
     does not exist (Windows) runs are not locked.
+
+    A run writes only files of its own: a symbolic link in ``version_dir`` (or
+    ``version_dir`` itself, or a folder between ``below`` and it) is refused in one
+    line naming it (:func:`~datamodules.files.refuse_links`), before anything is
+    written, and the lock is opened without following a link.
     """
+    refuse_links(version_dir, below)
     folder = Path(version_dir).resolve()
     if folder in _RUN_LOCKS or fcntl is None:
         return
@@ -208,7 +226,7 @@ def hold_run_lock(version_dir: str | Path) -> None:
     # held through a read-only descriptor: a log folder that turns read-only under a running run (a remount)
     # then fails the run's next write with one line, rather than the remount itself
     try:
-        descriptor = os.open(lock, os.O_RDONLY | os.O_CREAT, 0o666)
+        descriptor = open_no_follow(lock, os.O_RDONLY | os.O_CREAT)
     except OSError as error:
         raise WriteError(f"can't open the run's lock file {lock}: {error.strerror or error}; it must be a file this "
                          "user can create and read (remove whatever else has its name)") from None
@@ -228,9 +246,10 @@ def hold_run_lock(version_dir: str | Path) -> None:
 
 
 def _write_lock_owner(lock: Path, owner: str) -> None:
-    """Put ``owner`` (a process id, or nothing) in ``lock`` (best effort: the folder may have turned read-only)."""
-    with contextlib.suppress(OSError):
-        writer = os.open(lock, os.O_WRONLY | os.O_TRUNC)
+    """Put ``owner`` (a process id, or nothing) in ``lock`` (best effort: the folder may have turned read-only, or
+    the lock been replaced by a link, never followed)."""
+    with contextlib.suppress(OSError, WriteError):
+        writer = open_no_follow(lock, os.O_WRONLY | os.O_TRUNC)
         try:
             os.write(writer, owner.encode())
         finally:
@@ -258,6 +277,11 @@ class ResumableCSVLogger(CSVLogger):
     a run that fails before it has logged or saved anything (its data missing)
     removes the folder it claimed again.
 
+    Its files (``metrics.csv``, ``hparams.yaml``) are written by this class, never through a symbolic link:
+    rows are appended with ``O_NOFOLLOW``, a whole file is replaced by
+    :func:`~datamodules.files.write_atomically`, and a link in the run's folder is
+    refused when the run takes it (:func:`hold_run_lock`).
+
     Nothing in a reopened version is rewritten before the run is known to
     start: opening it, reading its header and Lightning's ``log_hyperparams``
     write nothing (the hyperparameters wait); only :meth:`begin_writing` (called
@@ -274,9 +298,10 @@ class ResumableCSVLogger(CSVLogger):
         self._new_version = version is None  # claimed by this run (not a run reopened to resume)
         self._writing = version is None  # a new version has nothing to keep
         self._held_hyperparameters: list[Any] = []
+        self._hyperparameters: dict[str, Any] = {}
         super().__init__(save_dir, name=name, version=version, flush_logs_every_n_steps=flush_logs_every_n_steps, **kwargs)
         if version is not None and rank_zero_only.rank == 0:  # reopening a run: refused at once if it is running
-            hold_run_lock(self.log_dir)
+            hold_run_lock(self.log_dir, below=self.save_dir)
 
     @property
     def version(self) -> int | str:
@@ -288,13 +313,14 @@ class ResumableCSVLogger(CSVLogger):
 
     def _claim_new_version(self) -> int:
         root = Path(self.root_dir)
+        refuse_links(root, below=self.save_dir, inside=False)  # before a folder is made through a linked one
         root.mkdir(parents=True, exist_ok=True)
         existing = versions(self.save_dir, self.name)
         number = existing[-1] + 1 if existing else 0
         while True:
             try:
                 (root / f"version_{number}").mkdir()
-                hold_run_lock(root / f"version_{number}")
+                hold_run_lock(root / f"version_{number}", below=self.save_dir)
                 return number
             except FileExistsError:  # another run took it meanwhile
                 number += 1
@@ -331,14 +357,23 @@ class ResumableCSVLogger(CSVLogger):
                     set_csv_columns(self._experiment, _csv_header(csv))
         held, self._held_hyperparameters = self._held_hyperparameters, []
         for params in held:
-            super().log_hyperparams(params)
+            self._write_hyperparameters(params)
 
     @rank_zero_only
     def log_hyperparams(self, params: Any = None) -> None:
         if not self._writing:  # a reopened run that may yet be refused: keep them until it starts
             self._held_hyperparameters.append(params)
             return
-        super().log_hyperparams(params)
+        self._write_hyperparameters(params)
+
+    def _write_hyperparameters(self, params: Any) -> None:
+        """Lightning's ``hparams.yaml`` with ``params`` added: made by Lightning in a scratch folder, then put in
+        the run's folder whole (:func:`~datamodules.files.write_atomically`, never through a link)."""
+        self._hyperparameters.update(vars(params) if isinstance(params, Namespace) else dict(params or {}))
+        with tempfile.TemporaryDirectory() as scratch:
+            made = Path(scratch) / "hparams.yaml"
+            save_hparams_to_yaml(made, self._hyperparameters)
+            write_atomically(Path(self.log_dir) / "hparams.yaml", made.read_bytes())
 
     @rank_zero_only
     def save(self) -> None:
@@ -347,7 +382,7 @@ class ResumableCSVLogger(CSVLogger):
         if csv_writer_opened(self) and self._experiment.metrics:  # rows to write: the run is under way
             self.begin_writing()
         try:
-            super().save()
+            self._write_rows()
         except OSError as error:
             csv = Path(self.log_dir) / "metrics.csv"
             kept = "the epochs logged before are kept, with the last checkpoint"
@@ -357,6 +392,24 @@ class ResumableCSVLogger(CSVLogger):
                 f"could not write {csv}: {error.strerror or error}; {kept}: make the folder writable again, then "
                 "continue with --resume (--ckpt_path last for islp-lab)"
             ) from error
+
+    def _write_rows(self) -> None:
+        """The rows logged since the last save into ``metrics.csv``, as Lightning's writer lays them out, never
+        through a link: appended under the file's header, or the whole file replaced when a column is new."""
+        writer = self.experiment
+        if not writer.metrics:
+            return
+        csv = Path(writer.metrics_file_path)
+        refuse_link(csv)
+        new = sorted(set().union(*writer.metrics) - set(writer.metrics_keys))
+        if csv.is_file() and not new:
+            append_no_follow(csv, _csv_rows(writer.metrics_keys, writer.metrics, header=False))
+        else:
+            columns = sorted([*writer.metrics_keys, *new])
+            earlier = _csv_records(csv) if csv.is_file() else []
+            write_atomically(csv, _csv_rows(columns, earlier + writer.metrics, header=True))
+            set_csv_columns(writer, columns)
+        writer.metrics = []
 
     @rank_zero_only
     def finalize(self, status: str) -> None:
@@ -395,6 +448,22 @@ def _discard_unused_version(folder: Path) -> None:
         folder.rmdir()
     except OSError:
         pass  # another process got in, or the folder is not ours to tidy: leave it
+
+
+def _csv_rows(columns: list[str], rows: list[dict[str, Any]], header: bool) -> bytes:
+    """``rows`` as CSV under ``columns`` (with the header line if ``header``), as Lightning's writer writes them."""
+    text = io.StringIO()
+    writer = csv_module.DictWriter(text, fieldnames=columns)
+    if header:
+        writer.writeheader()
+    writer.writerows(rows)
+    return text.getvalue().encode()
+
+
+def _csv_records(csv: Path) -> list[dict[str, str]]:
+    """The rows of ``csv``, each a dict by column name."""
+    with csv.open(newline="") as file:
+        return list(csv_module.DictReader(file))
 
 
 def _csv_header(csv: Path) -> list[str]:
