@@ -212,3 +212,13 @@ def _umask() -> int:
     mask = os.umask(0o022)
     os.umask(mask)
     return mask
+
+
+def outside_folder(path: Path, folder: Path) -> Path | None:
+    """Where ``path`` really is when that is outside ``folder`` (a link out, or ``..``); ``None`` when inside.
+
+    ``folder`` itself may be a link (a data set kept elsewhere and linked in): its files are compared with
+    where it resolves to.
+    """
+    target = Path(path).resolve()
+    return None if target.is_relative_to(Path(folder).resolve()) else target

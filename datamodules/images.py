@@ -32,6 +32,7 @@ from torchvision.datasets.utils import calculate_md5
 from datamodules.base import InMemoryDataModule, SyntheticDataWarning
 from datamodules.batching import Tensors
 from datamodules.errors import BadArgumentError, CorruptDataError, DataUnavailableError
+from datamodules.files import outside_folder
 
 
 def seeded_generator(*keys: Any) -> torch.Generator:
@@ -62,6 +63,20 @@ def verify_checksums(folder: Path, checksums: Mapping[str, str]) -> None:
                 "or not the original: delete it and run again to fetch it afresh "
                 "(or, for files of your own in the same format, pass verify=False: they are then read "
                 "without the check, and never run as code)."
+            )
+
+
+def check_inside(folder: Path, names: Sequence[str]) -> None:
+    """Raise :class:`CorruptDataError` naming the first file of ``names`` that is a link out of ``folder``.
+
+    A data set is read from its folder only: a file there that resolves elsewhere (``train -> /etc/passwd``)
+    refuses the set, whose files cannot be done without. The folder itself may be a link.
+    """
+    for name in names:
+        if (target := outside_folder(folder / name, folder)) is not None:
+            raise CorruptDataError(
+                f"{folder / name} is a link to {target}, outside {folder.resolve()}: a data set is read only "
+                "from its own folder; put the file itself there (or link the whole folder)"
             )
 
 
@@ -267,6 +282,7 @@ class ImageDataModule(InMemoryDataModule):
             return self._synthesize()
         if self.missing_files():
             raise DataUnavailableError(self._unavailable_message("prepare_data() has not downloaded it"))
+        check_inside(self.folder(), self.files)
         if self.verify:
             verify_checksums(self.folder(), self.checksums)
         return self._read()

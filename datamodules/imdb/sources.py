@@ -33,6 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from datamodules.errors import CorruptDataError, DataUnavailableError, LabError
+from datamodules.files import outside_folder
 from datamodules.imdb.cache import CACHE_ERRORS, EncodedIMDB, StaleCacheError, cache_path
 from datamodules.imdb.text import OOV, RESERVED, START, Sequences, build_word_index, encode_texts
 
@@ -119,19 +120,36 @@ def _review_entries(folder: Path) -> list[tuple[str, os.DirEntry]]:
     """``(split/label/name, directory entry)`` of each review file of an extracted ``aclImdb`` folder, sorted.
 
     Only ``train|test/pos|neg/<id>_<rating>.txt``: the 'unsup' reviews, URL lists
-    and the vocabulary are not even listed.
+    and the vocabulary are not even listed. A review file that leads outside the
+    folder (a link to ``/etc/passwd``, or to another data set) is left out, with
+    one warning naming it.
     """
-    found = []
+    found, outside = [], []
     for split in ("train", "test"):
         for label in ("pos", "neg"):
+            reviews = folder / split / label
+            linked_out = outside_folder(reviews, folder) is not None  # the whole sub-folder a link out
             try:
-                with os.scandir(folder / split / label) as entries:
-                    found.extend(
-                        (f"{split}/{label}/{entry.name}", entry)
-                        for entry in entries if _REVIEW_NAME.fullmatch(entry.name) and entry.is_file()
-                    )
+                with os.scandir(reviews) as entries:
+                    for entry in entries:
+                        if not (_REVIEW_NAME.fullmatch(entry.name) and entry.is_file()):
+                            continue
+                        name = f"{split}/{label}/{entry.name}"
+                        # only a link can lead out (is_symlink costs nothing: scandir has read it)
+                        if linked_out or (entry.is_symlink() and outside_folder(Path(entry.path), folder)):
+                            outside.append(name)
+                        else:
+                            found.append((name, entry))
             except (FileNotFoundError, NotADirectoryError):
                 continue
+    if outside:
+        outside.sort()
+        named = ", ".join(outside[:3]) + (f" and {len(outside) - 3} more" if len(outside) > 3 else "")
+        warnings.warn(
+            f"IMDB: skipped {named} in {folder}: links to files outside it, which are not part of the data "
+            "set (put the review files themselves there)",
+            stacklevel=1,  # one place whichever reads the folder: shown once per process
+        )
     found.sort(key=lambda item: item[0])
     return found
 
@@ -314,7 +332,7 @@ def load_encoded(data_dir: Path, num_words: int) -> EncodedIMDB | None:
                 return encoded
         elif cache.exists():
             try:
-                return EncodedIMDB.load(cache, sources=sources)
+                return EncodedIMDB.load(cache, sources=sources, num_words=num_words)
             except StaleCacheError as stale:
                 if sources is None:  # cannot be rebuilt: the reviews it came from are gone
                     raise DataUnavailableError(
