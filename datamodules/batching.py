@@ -146,13 +146,22 @@ class TensorBatches:
         return math.ceil(len(self.sampler) / self.batch_size)
 
     def __iter__(self) -> Iterator[tuple[Any, ...]]:
+        """Each batch holds tensors of its own, never views of the stored ones: what the steps do to a
+        batch (``x.mul_(2)``, an in-place ``Normalize``) cannot change the data the next epoch serves."""
         indices = self.sampler.indices()
         contiguous = not self.sampler.shuffle and self.sampler.world_size == 1
         for start in range(0, len(indices), self.batch_size):
-            if contiguous:  # a view, no copy
-                batch = tuple(t[start : start + self.batch_size] for t in self.tensors)
+            if contiguous:  # a slice, copied (as indexing by rows copies: no dearer than that)
+                batch = tuple(_own_slice(t, start, start + self.batch_size) for t in self.tensors)
             else:
                 rows = indices[start : start + self.batch_size]
                 batch = tuple(take_rows(t, rows) for t in self.tensors)
             batch = tuple(t if isinstance(t, Tensor) else t.to_dense() for t in batch)
             yield self.transform(batch) if self.transform is not None else batch
+
+
+def _own_slice(values: Any, start: int, stop: int) -> Any:
+    """Rows ``start:stop`` of a row store: a tensor's copied; another store's as its slicing gives them (a
+    ``SparseRows`` slice is a new matrix, a ``StoredRows`` one is copied when it is made dense)."""
+    rows = values[start:stop]
+    return rows.clone() if isinstance(rows, Tensor) else rows

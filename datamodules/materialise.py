@@ -86,11 +86,17 @@ class StoredRows:
 
     A row store as :mod:`datamodules.batching` takes them: indexing by a ``LongTensor``
     of rows or a slice gives another ``StoredRows``, :meth:`to_dense` the batch's tensor.
+    What :meth:`to_dense` gives, and what its steps are given, is never the store's memory:
+    ``Normalize(..., inplace=True)`` writes into what it is given, as may the steps of a
+    LightningModule. ``copied`` says that ``values`` are rows of this batch's own (indexing by
+    rows makes a copy; a slice is a view of the store): those need no further copy, nor do
+    rows that a step has already made new tensors of (``ToTensor``'s division by 255, say).
     """
 
-    def __init__(self, values: Tensor, per_batch: Sequence[Step]) -> None:
+    def __init__(self, values: Tensor, per_batch: Sequence[Step], copied: bool = False) -> None:
         self.values = values
         self.per_batch = tuple(per_batch)
+        self.copied = copied
 
     def __len__(self) -> int:
         return len(self.values)
@@ -100,13 +106,21 @@ class StoredRows:
         return self.values.shape
 
     def __getitem__(self, rows: Tensor | slice) -> StoredRows:
-        return StoredRows(self.values[rows] if isinstance(rows, slice) else take_rows(self.values, rows), self.per_batch)
+        if isinstance(rows, slice):
+            return StoredRows(self.values[rows], self.per_batch)  # a view of the store
+        return StoredRows(take_rows(self.values, rows), self.per_batch, copied=True)
 
     def to_dense(self) -> Tensor:
         batch = self.values
         for step in self.per_batch:
+            if getattr(step, "inplace", False) and self._is_stored(batch):
+                batch = batch.clone()
             batch = step(batch)
-        return batch.as_subclass(Tensor)
+        return (batch.clone() if self._is_stored(batch) else batch).as_subclass(Tensor)
+
+    def _is_stored(self, batch: Tensor) -> bool:
+        """Is ``batch`` (still) the store's memory, not a tensor of its own?"""
+        return not self.copied and batch.untyped_storage().data_ptr() == self.values.untyped_storage().data_ptr()
 
     def __repr__(self) -> str:
         return f"StoredRows({self.values.dtype}, shape={tuple(self.shape)}, per batch: {len(self.per_batch)} steps)"

@@ -26,6 +26,8 @@ from torchmetrics import Accuracy, MeanAbsoluteError, MeanSquaredError, Metric, 
 
 from datamodules.arguments import whole_number
 from datamodules.errors import BadArgumentError
+from lightning_modules.checks import CONSTRUCTORS as _CONSTRUCTORS
+from lightning_modules.checks import STAGE_NAMES, TargetWatch, binary_targets_message, class_labels_message
 
 Task = Literal["regression", "classification", "binary"]
 
@@ -88,12 +90,6 @@ _LOSS_TASKS: dict[type[nn.Module], Task] = {
     nn.NLLLoss: "classification",
     nn.MultiMarginLoss: "classification",
     nn.BCEWithLogitsLoss: "binary",
-}
-#: how a reader builds a module for each task (for the messages)
-_CONSTRUCTORS = {
-    "regression": "SimpleModule.regression(model)",
-    "classification": "SimpleModule.classification(model, num_classes=...)",
-    "binary": "SimpleModule.binary_classification(model)",
 }
 _EXAMPLE_LOSSES = {
     "regression": "nn.MSELoss() (the default) or nn.L1Loss()",
@@ -171,7 +167,9 @@ class SimpleModule(LightningModule):
     targets that do not suit the task at the first batch of each stage of each
     epoch (regression: float targets, one output per target; classification:
     whole-number labels in ``0..num_classes-1``, ``num_classes`` outputs per
-    row; binary: targets 0 or 1, one logit per row); and an empty training or
+    row; binary: targets 0 or 1, one logit per row), and the targets of every
+    later batch, at the end of the stage's epoch (no device sync per step:
+    :class:`~lightning_modules.checks.TargetWatch`); and an empty training or
     test set (fitting zero steps, or testing nothing, is an error, not an
     empty result).
 
@@ -221,6 +219,8 @@ class SimpleModule(LightningModule):
         self._optimizer = None if isinstance(optimizer, str) else optimizer
         self.on_epoch = on_epoch
         self.pre_process_y_for_metrics = pre_process_y_for_metrics
+        ignore_index = getattr(self.loss, "ignore_index", None)  # CrossEntropyLoss skips these targets (-100)
+        self._targets = TargetWatch(task, num_classes, ignore_index if isinstance(ignore_index, int) else None)
         self.metrics = nn.ModuleDict(_metrics_as_given(metrics, task, num_classes))
         for stage in ("train", "valid", "test"):
             setattr(self, f"{stage}_metrics", MetricCollection(copy.deepcopy(dict(self.metrics)), compute_groups=False))
@@ -277,12 +277,13 @@ class SimpleModule(LightningModule):
         return self.model(x)
 
     def _loss_and_metric_inputs(
-        self, batch: tuple[Tensor, ...], check: str | None = None
+        self, batch: tuple[Tensor, ...], stage: str = "train", first: bool = False
     ) -> tuple[Tensor, Tensor, Tensor]:
         """The batch's loss, and the predictions and targets its metrics are updated with.
 
-        With ``check`` (the stage's name, on its first batch) the targets and
-        outputs are checked against the task first (:meth:`_check_batch`)."""
+        On the stage's ``first`` batch the targets and outputs are checked against the
+        task first (:meth:`_check_batch`); every batch's targets are checked at the end
+        of the stage's epoch (:class:`~lightning_modules.checks.TargetWatch`)."""
         if not isinstance(batch, (tuple, list)) or len(batch) != 2:
             got = f"a {type(batch).__name__} of {len(batch)}" if isinstance(batch, (tuple, list)) else f"a {type(batch).__name__}"
             raise BadArgumentError(
@@ -291,8 +292,9 @@ class SimpleModule(LightningModule):
             )
         x, y = batch
         output = self(x)
-        if check is not None:
-            self._check_batch(check, output, y)
+        if first:
+            self._check_batch(stage, output, y)
+        y = self._targets.watch(stage, y)
         if self.task != "classification" and output.shape != y.shape and output.numel() == y.numel():
             output = output.reshape(y.shape)  # (N, 1) against (N,): never broadcast to (N, N)
         if self.task == "binary":
@@ -313,10 +315,10 @@ class SimpleModule(LightningModule):
         Run on the first batch of each stage in each epoch, not on every batch:
         reading a value of a tensor on a GPU waits for the device (a sync), and one
         per epoch costs nothing next to the epoch, where one per step would slow
-        training. All values needed are read together, in one sync.
+        training. All values needed are read together, in one sync. The targets of
+        the other batches are checked at the stage's end (:class:`~lightning_modules.checks.TargetWatch`).
         """
-        stage = {"train": "training", "valid": "validation"}.get(stage, stage)
-        where = f"the first {stage} batch"
+        where = f"the first {STAGE_NAMES.get(stage, stage)} batch"
         if not isinstance(y, Tensor) or not isinstance(output, Tensor):
             raise BadArgumentError(f"{where}: targets and network outputs must be tensors, got "
                                    f"{type(y).__name__} targets and {type(output).__name__} outputs")
@@ -350,11 +352,7 @@ class SimpleModule(LightningModule):
             bad = (y != 0) & (y != 1)
             if bool(bad.any()):  # the one sync
                 seen = sorted({float(v) for v in y.unique()[:6].tolist()})
-                raise BadArgumentError(
-                    f"{where} has targets {', '.join(f'{v:g}' for v in seen)}{', ...' if y.unique().numel() > 6 else ''}, "
-                    "but binary_classification needs 0 or 1: recode them (e.g. (y == positive_label).float(), or y - 1 "
-                    f"for labels 1 and 2); for more than two classes use {_CONSTRUCTORS['classification']}"
-                )
+                raise BadArgumentError(binary_targets_message(where, seen, y.unique().numel() > 6))
             return
         num_classes = self.hparams.num_classes
         if y.is_floating_point() or y.dtype == torch.bool or y.is_complex():
@@ -377,14 +375,10 @@ class SimpleModule(LightningModule):
                 torch.where(counted, y, num_classes).min(), torch.where(counted, y, -1).max(), counted.any().long()
             ]).tolist()  # the one sync
             if any_counted and (low < 0 or high >= num_classes):
-                raise BadArgumentError(
-                    f"{where} has class labels from {low} to {high}, but num_classes={num_classes} takes labels "
-                    f"0 to {num_classes - 1}: give num_classes={high + 1} if the labels are 0 to {high}, or "
-                    "renumber the classes from 0"
-                )
+                raise BadArgumentError(class_labels_message(where, low, high, num_classes))
 
     def _step(self, stage: str, batch: tuple[Tensor, ...], batch_idx: int = 0) -> Tensor:
-        loss, predictions, targets = self._loss_and_metric_inputs(batch, check=stage if batch_idx == 0 else None)
+        loss, predictions, targets = self._loss_and_metric_inputs(batch, stage, first=batch_idx == 0)
         metrics: MetricCollection = getattr(self, f"{stage}_metrics")
         if stage == "train" and not self.on_epoch:  # the book's per-batch figures
             self.log("train_loss", loss, on_step=True, on_epoch=False)
@@ -466,16 +460,30 @@ class SimpleModule(LightningModule):
             raise BadArgumentError("the test data is empty (0 batches): there is nothing to test on; "
                                    "give test data with rows")
 
+    def on_train_epoch_start(self) -> None:
+        self._targets.start("train")
+
+    def on_validation_epoch_start(self) -> None:
+        self._targets.start("valid")
+
+    def on_test_epoch_start(self) -> None:
+        self._targets.start("test")
+
     def on_train_epoch_end(self) -> None:
+        self._targets.refuse_bad("train", self.all_gather, self.device)
         if self.on_epoch:
             self._log_epoch("train")
         else:
             self.train_metrics.reset()
 
     def on_validation_epoch_end(self) -> None:
+        if self.trainer.state.fn == "fit" and not self.trainer.sanity_checking:  # before this epoch is checkpointed
+            self._targets.refuse_bad("train", self.all_gather, self.device)
+        self._targets.refuse_bad("valid", self.all_gather, self.device)
         self._log_epoch("valid")
 
     def on_test_epoch_end(self) -> None:
+        self._targets.refuse_bad("test", self.all_gather, self.device)
         self._log_epoch("test")
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
