@@ -74,6 +74,7 @@ class BookNetwork:
     num_classes: int | None = None
     threads: int | None = None  # torch threads that run it fastest on a CPU (None: torch's default)
     book: float | None = None  # the book's test figure (its stored notebook)
+    parameters: int | None = None  # "Total params" of the book's printed summary of the network
     timing: Timing | None = None  # how scripts/benchmark.py times it (None: not timed)
 
     @property
@@ -162,19 +163,20 @@ NETWORKS: dict[str, BookNetwork] = {
     # 30 epochs: `mnist_trainer = Trainer(max_epochs=30)`; RMSprop's default 0.01: `mnist_module` is given no optimizer
     "mnist_mlp": BookNetwork(
         "mnist", "mlp", _network("MNISTMLP"), MNIST,
-        task="classification", num_classes=10, metric="accuracy", epochs=30, book=0.9648,
+        task="classification", num_classes=10, metric="accuracy", epochs=30, book=0.9648, parameters=235_146,
         timing=Timing(epochs=5, quick_epochs=1, quick_limit=20_000),
     ),
     # 30 epochs: `mlr_trainer = Trainer(max_epochs=30)`; RMSprop's default 0.01: `mlr_module` is given no optimizer
     "mnist_mlr": BookNetwork(
         "mnist", "mlr", _network("MNISTLogistic"), MNIST,
-        task="classification", num_classes=10, metric="accuracy", epochs=30, book=0.9219,
+        task="classification", num_classes=10, metric="accuracy", epochs=30, book=0.9219, parameters=7_850,
         timing=Timing(epochs=5, quick_epochs=1, quick_limit=20_000),
     ),
     # 30 epochs: `cifar_trainer = Trainer(max_epochs=30)`; lr 0.001: `cifar_optimizer = RMSprop(..., lr=0.001)`
     "cifar100_cnn": BookNetwork(
         "cifar100", "cnn", _network("CIFARCNN"), CIFAR100,
         task="classification", num_classes=100, metric="accuracy", epochs=30, lr=0.001, book=0.4303,
+        parameters=964_516,
         timing=Timing(epochs=2, quick_epochs=1, quick_limit=3_000),
     ),
     # 30 epochs: `imdb_trainer = Trainer(max_epochs=30)`; lr 0.001: `imdb_optimizer = RMSprop(..., lr=0.001)`
