@@ -16,6 +16,31 @@ from datamodules.errors import CurvesError, NonFiniteLossError
 from datamodules.files import write_atomically
 from lightning_modules.lightning_internals import set_csv_columns
 
+#: the hooks Lightning calls on every callback at every batch (six a training step), whether its class defines them
+#: or not
+BATCH_HOOKS = (
+    "on_train_batch_start", "on_before_zero_grad", "on_before_backward", "on_after_backward",
+    "on_before_optimizer_step", "on_train_batch_end", "on_validation_batch_start", "on_validation_batch_end",
+    "on_test_batch_start", "on_test_batch_end", "on_predict_batch_start", "on_predict_batch_end",
+)
+
+
+def skip_unused_batch_hooks(callback: Callback) -> None:
+    """Let Lightning skip the :data:`BATCH_HOOKS` that ``callback``'s class leaves to ``Callback`` (no-ops).
+
+    Lightning calls each of them on every callback at every batch, one profiler
+    context each, unless the callback's attribute of that name is not callable
+    (``_call_callback_hooks``, not public: ``tests/test_trainer.py`` counts the calls,
+    and a Lightning that called None would fail at the first batch, never silently):
+    those are set to None on this instance (the class, a subclass's overrides and
+    ``super()`` calls are untouched). A training step of the default callbacks
+    then calls one hook (:class:`ErrorTracker`'s), not 36. The callbacks here call
+    this in ``__init__``.
+    """
+    for hook in BATCH_HOOKS:
+        if getattr(type(callback), hook) is getattr(Callback, hook):
+            setattr(callback, hook, None)
+
 
 class ErrorTracker(Callback):
     """Watches the training error epoch by epoch and stops the run when it blows up.
@@ -40,6 +65,7 @@ class ErrorTracker(Callback):
     def __init__(self) -> None:
         self._losses: list[torch.Tensor] = []
         self._all_finite: torch.Tensor | None = None
+        skip_unused_batch_hooks(self)
 
     def on_train_epoch_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
         self._losses, self._all_finite = [], None
@@ -84,6 +110,7 @@ class EpochProgress(Callback):
     def __init__(self, label: str = "") -> None:
         self.label = label
         self._start = 0.0
+        skip_unused_batch_hooks(self)
 
     def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
         self._start = time.perf_counter()
@@ -114,7 +141,7 @@ class ResumableCSVLog(Callback):
     no epoch left to train, for a finished run tested again), never before: a
     resume refused on the way leaves the file as it was. (It needs a logger that keeps
     the file when it reopens a version:
-    :class:`~lightning_modules.trainer.ResumableCSVLogger`.)
+    :class:`~lightning_modules.run_logs.ResumableCSVLogger`.)
 
     The checkpoint also carries the seconds spent fitting up to it, over every
     attempt, so :attr:`fit_seconds_before` tells a resumed run how long the
@@ -128,6 +155,7 @@ class ResumableCSVLog(Callback):
         #: seconds of fitting that earlier attempts of this run did (read from the checkpoint resumed)
         self.fit_seconds_before = 0.0
         self._fit_started: float | None = None
+        skip_unused_batch_hooks(self)
 
     def setup(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
         if stage == "fit":

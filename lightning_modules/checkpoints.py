@@ -40,6 +40,7 @@ from pytorch_lightning.plugins.io import TorchCheckpointIO
 
 from datamodules.errors import CheckpointError, DiskFullError, WriteError  # noqa: F401 (raised by the writer)
 from datamodules.files import disk_full, fsync_directory, is_disk_full, remove_leftovers, write_atomically  # noqa: F401
+from lightning_modules.callbacks import skip_unused_batch_hooks
 
 #: Seconds at least between two writes of a run's ``last.ckpt`` at the end of an epoch.
 #:
@@ -213,9 +214,10 @@ class IntervalCheckpoint(ModelCheckpoint):
     written at once, as by ``ModelCheckpoint``.
 
     Two per-batch costs of ``ModelCheckpoint`` are gone: its ``state_key``,
-    which Lightning formats at every hook call of every batch, is computed once,
-    and with checkpoints at epoch ends only (no ``every_n_train_steps``, no
-    ``train_time_interval``) nothing runs after each training batch.
+    which Lightning formats at every hook call, is computed once, and with
+    checkpoints at epoch ends only (no ``every_n_train_steps``, no
+    ``train_time_interval``) Lightning calls none of its hooks at a batch
+    (:func:`~lightning_modules.callbacks.skip_unused_batch_hooks`).
     """
 
     def __init__(self, *, interval: float = CHECKPOINT_INTERVAL, **kwargs: Any) -> None:
@@ -226,6 +228,9 @@ class IntervalCheckpoint(ModelCheckpoint):
         #: the least seconds between two writes of the checkpoint at epoch ends (0: every epoch)
         self.interval = float(interval)
         self._within_epochs = bool(kwargs.get("every_n_train_steps")) or kwargs.get("train_time_interval") is not None
+        skip_unused_batch_hooks(self)
+        if not self._within_epochs and type(self).on_train_batch_end is IntervalCheckpoint.on_train_batch_end:
+            self.on_train_batch_end = None  # nothing to do after a batch: Lightning skips the hook
 
     @property
     def state_key(self) -> str:

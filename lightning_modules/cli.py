@@ -35,16 +35,9 @@ from datamodules.imdb.datamodule import ReviewList, review_list
 from lightning_modules.module import SimpleModule
 from lightning_modules.predictions import PrintPredictions
 from lightning_modules.resuming import check_resume, network_difference, read_checkpoint_safely
+from lightning_modules.run_logs import end_distributed, latest_version, nothing_to_resume
 from lightning_modules.signals import INTERRUPTED_EXIT, StopOnSignal, interrupting_signal, signals_stop_runs
-from lightning_modules.trainer import (
-    DEFAULT_CALLBACKS,
-    DEFAULT_PLUGINS,
-    check_accelerator,
-    end_distributed,
-    latest_version,
-    nothing_to_resume,
-    quiet_lightning,
-)
+from lightning_modules.trainer import DEFAULT_CALLBACKS, DEFAULT_PLUGINS, check_accelerator, quiet_lightning
 
 # IMDB's predict_texts, checked as one list (as list[str], jsonargparse deep-copied the list once per review)
 register_type(ReviewList, serializer=list, deserializer=review_list)
@@ -62,13 +55,19 @@ set_dumper("yaml", _yaml_dump)
 #: where the configs' logs go unless --trainer.default_root_dir says otherwise
 DEFAULT_LOG_DIR = "logs"
 
+
+def _as_config(class_: type, init_args: dict[str, Any]) -> dict[str, Any]:
+    """A class and its arguments as a config names them: ``class_path``, and ``init_args`` when there are any."""
+    return {"class_path": f"{class_.__module__}.{class_.__qualname__}", **({"init_args": dict(init_args)} if init_args else {})}
+
+
 #: what ``make_trainer`` gives the lab scripts, as config: the same logs, callbacks and determinism
 TRAINER_DEFAULTS = {
     "deterministic": True,
     "num_sanity_val_steps": 0,
-    "logger": {"class_path": "lightning_modules.trainer.ResumableCSVLogger", "init_args": {"save_dir": DEFAULT_LOG_DIR, "name": "lab"}},
-    "callbacks": [component.config() for component in DEFAULT_CALLBACKS],
-    "plugins": [component.config() for component in DEFAULT_PLUGINS],
+    "logger": {"class_path": "lightning_modules.run_logs.ResumableCSVLogger", "init_args": {"save_dir": DEFAULT_LOG_DIR, "name": "lab"}},
+    "callbacks": [_as_config(callback, init_args) for callback, init_args in DEFAULT_CALLBACKS],
+    "plugins": [_as_config(plugin, init_args) for plugin, init_args in DEFAULT_PLUGINS],
 }
 
 

@@ -194,7 +194,7 @@ def plot_seed_runs(
 def seed_runs(folder: str | Path) -> list[Path]:
     """The runs of a network trained with ``--seeds``: the latest ``version_N`` with a ``metrics.csv``
     under each ``seed_<s>/`` of ``folder`` (``logs/<lab>/<model>``), by seed; [] when it has none."""
-    from lightning_modules.trainer import versions
+    from lightning_modules.run_logs import versions
 
     runs = []
     seeds = [path for path in Path(folder).glob("seed_*") if path.name.removeprefix("seed_").isdigit()]

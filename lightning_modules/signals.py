@@ -22,6 +22,8 @@ from typing import Any
 from pytorch_lightning import Callback, LightningModule, Trainer
 from pytorch_lightning.utilities.exceptions import SIGTERMException
 
+from lightning_modules.callbacks import skip_unused_batch_hooks
+
 #: exit status of a run stopped by a signal, as a shell reports one (128 + the signal's number)
 INTERRUPTED_EXIT = {
     signum: 128 + signum
@@ -96,6 +98,9 @@ class StopOnSignal(Callback):
     run stopped and where its last checkpoint is. A signal that came after
     Lightning's last check (in the last test batch, say) ends the run the same way.
     """
+
+    def __init__(self) -> None:
+        skip_unused_batch_hooks(self)
 
     @staticmethod
     def _stop_if_signalled(trainer: Trainer) -> None:

@@ -27,8 +27,9 @@ from pytorch_lightning.utilities.exceptions import MisconfigurationException
 from datamodules.errors import MAX_SEED, BadArgumentError, DiskFullError, exit_status, user_errors
 from datamodules.files import disk_full, is_disk_full
 from lightning_modules.parallel import parallel_jobs
+from lightning_modules.run_logs import end_distributed
 from lightning_modules.signals import INTERRUPTED_EXIT, STOP, RunInterrupted, interrupting_signal, signals_stop_runs
-from lightning_modules.trainer import ACCELERATORS, available_accelerators, check_accelerator, end_distributed
+from lightning_modules.trainer import ACCELERATORS, available_accelerators, check_accelerator
 
 
 class LabArgumentParser(argparse.ArgumentParser):

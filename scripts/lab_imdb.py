@@ -53,8 +53,8 @@ from lightning_modules.results import (
     save_run_file,
     write_results,
 )
+from lightning_modules.run_logs import latest_version
 from lightning_modules.runs import last_checkpoint, over_seeds, print_summary, run_folders, run_record, synthetic_notice
-from lightning_modules.trainer import latest_version
 from scripts.command_line import lab_parser, prepare, run, seeds, trainer_options, whole_number
 
 # %% tags=["parameters"]

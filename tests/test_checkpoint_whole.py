@@ -35,8 +35,8 @@ from datamodules.errors import UserError, exit_status
 from datamodules.hitters import HittersDataModule
 from lightning_modules import SimpleModule, make_trainer
 from lightning_modules.networks import HittersMLP
+from lightning_modules.run_logs import _release_run_locks
 from lightning_modules.runs import last_checkpoint
-from lightning_modules.trainer import _release_run_locks
 
 RUN = Path("hitters/mlp/version_0")
 ROWS = "islp_last_epoch_rows"

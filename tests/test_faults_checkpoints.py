@@ -23,7 +23,8 @@ import torch
 from conftest import ROOT, driver_file, epochs_logged, error_lines, test_rows
 
 from lightning_modules.checkpoints import AtomicCheckpointIO, CheckpointError, DiskFullError, write_atomically
-from lightning_modules.trainer import ResumableCSVLogger, latest_version, make_trainer
+from lightning_modules.run_logs import ResumableCSVLogger, latest_version
+from lightning_modules.trainer import make_trainer
 
 SCRIPTS = ROOT / "scripts"
 CONFIGS = SCRIPTS / "configs"

@@ -23,7 +23,7 @@ import pytest
 import torch
 from conftest import PAUSE_AT_EPOCH_2, ROOT, epochs_logged, error_lines, test_rows
 
-from lightning_modules.trainer import ResumableCSVLogger
+from lightning_modules.run_logs import ResumableCSVLogger
 
 SCRIPTS = ROOT / "scripts"
 

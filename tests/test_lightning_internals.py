@@ -1,8 +1,9 @@
 """Lightning's non-public parts this project relies on (all in lightning_modules.lightning_internals) still exist.
 
 If one of these fails after upgrading Lightning, resuming into the same
-metrics.csv or per-epoch seeding under the CLI would break: adapt
-``lightning_internals.py`` to the new Lightning before anything else.
+metrics.csv, per-epoch seeding under the CLI, or SimpleModule's checks and
+quick hook-name attribute would break: adapt ``lightning_internals.py`` to the
+new Lightning before anything else.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from pytorch_lightning.loggers import CSVLogger
 
 from lightning_modules.lightning_internals import (
     GLOBAL_SEED_VARIABLE,
+    HOOK_NAME_ATTRIBUTE,
+    attached_trainer,
     csv_writer_opened,
     datamodule_state,
     global_seed,
@@ -62,3 +65,28 @@ def test_a_checkpoint_files_the_data_modules_state_where_we_read_it(tmp_path):
     checkpoint = torch.load(tmp_path / "run.ckpt", map_location="cpu", weights_only=True)
     assert datamodule_state(checkpoint, Stateful) == datamodule_state(checkpoint, datamodule) == {"vocabulary": {"film": 3}}
     assert datamodule_state(checkpoint, SimpleDataModule) is None
+
+
+def test_lightning_names_the_hook_it_runs_where_simple_module_sets_it_plainly():
+    import torch
+    from pytorch_lightning import Trainer
+    from torch.utils.data import DataLoader, TensorDataset
+
+    from lightning_modules.module import SimpleModule
+
+    seen = []
+
+    class Watching(SimpleModule):
+        def training_step(self, batch, batch_idx):
+            seen.append((getattr(self, HOOK_NAME_ATTRIBUTE), attached_trainer(self)))
+            return super().training_step(batch, batch_idx)
+
+    module = Watching.regression(torch.nn.Linear(2, 1))
+    assert attached_trainer(module) is None and HOOK_NAME_ATTRIBUTE in vars(module)
+    trainer = Trainer(max_epochs=1, accelerator="cpu", logger=False, enable_checkpointing=False,
+                      enable_progress_bar=False, enable_model_summary=False)
+    X = torch.randn(4, 2)
+    trainer.fit(module, DataLoader(TensorDataset(X, X.sum(1)), batch_size=4))
+    assert seen == [("training_step", trainer)], "Lightning no longer records the hook it is in under this name"
+    module.extra = torch.nn.Linear(1, 1)  # every other name still goes through nn.Module's __setattr__
+    assert dict(module.named_children())["extra"] is module.extra

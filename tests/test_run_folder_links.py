@@ -22,7 +22,7 @@ from conftest import ROOT, error_lines
 from datamodules.errors import WriteError
 from datamodules.files import append_no_follow, open_no_follow, refuse_links, write_atomically
 from lightning_modules.results import results_lock
-from lightning_modules.trainer import ResumableCSVLogger, hold_run_lock
+from lightning_modules.run_logs import ResumableCSVLogger, hold_run_lock
 
 SECRET = b"someone else's file\n"
 

@@ -6,11 +6,13 @@ import pandas as pd
 import pytest
 import torch
 from conftest import regression_tensors
+from pytorch_lightning import Callback
+from pytorch_lightning.profilers import Profiler
 from torch import nn
 from torch.utils.data import TensorDataset
 
 from datamodules import SimpleDataModule
-from lightning_modules.callbacks import ErrorTracker, NonFiniteLossError
+from lightning_modules.callbacks import BATCH_HOOKS, ErrorTracker, NonFiniteLossError
 from lightning_modules.module import SimpleModule
 from lightning_modules.trainer import (
     AcceleratorUnavailableError,
@@ -79,3 +81,52 @@ def test_same_seed_gives_identical_metrics(tmp_path):
     pd.testing.assert_frame_equal(first, second)
     third = pd.read_csv(small_run(tmp_path / "c", seed=5).logger.log_dir + "/metrics.csv")
     assert not first["valid_loss"].dropna().equals(third["valid_loss"].dropna())
+
+
+class ActionNames(Profiler):
+    """Every action Lightning profiles, by name, in order (a hook call of a callback is ``[Callback]<key>.<hook>``)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.names: list[str] = []
+
+    def start(self, action_name: str) -> None:
+        self.names.append(action_name)
+
+    def stop(self, action_name: str) -> None:
+        pass
+
+    def summary(self) -> str:
+        return ""
+
+
+def test_a_training_step_calls_one_hook_of_the_default_callbacks(tmp_path):
+    """Lightning calls each batch hook of every callback at every batch, unless the callback's attribute is not
+    callable: of the default callbacks only ErrorTracker's loss is called per step (36 calls before), none per
+    validation batch, and the epochs' hooks are called as before."""
+    torch.manual_seed(0)
+    datamodule = SimpleDataModule(TensorDataset(*regression_tensors(150)), TensorDataset(*regression_tensors(50, seed=1)),
+                                  validation=0.2, batch_size=16)
+    module = SimpleModule.regression(nn.Sequential(nn.Linear(4, 1), nn.Flatten(0)))
+    profiler = ActionNames()
+    trainer = make_trainer("lab", "net", max_epochs=2, accelerator="cpu", log_dir=tmp_path, enable_progress_bar=False,
+                           profiler=profiler)
+    trainer.fit(module, datamodule=datamodule)
+    steps = profiler.names.count("run_training_batch")
+    batch_calls = [name for name in profiler.names if name.startswith("[Callback]") and name.endswith(BATCH_HOOKS)]
+    assert steps == 16 and batch_calls == ["[Callback]ErrorTracker.on_train_batch_end"] * steps
+    assert profiler.names.count("[Callback]SeedEachEpoch.on_train_epoch_start") == 2
+    assert all(callable(callback.on_train_epoch_end) for callback in trainer.callbacks)
+
+
+def test_a_subclass_keeps_the_batch_hooks_it_defines_and_their_super_calls():
+    class Mine(ErrorTracker):
+        def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+            super().on_train_batch_start(trainer, pl_module, batch, batch_idx)  # Callback's no-op, still there
+            self.started = batch_idx
+
+    mine = Mine()
+    assert ErrorTracker().on_train_batch_start is None and callable(mine.on_train_batch_end)
+    mine.on_train_batch_start(None, None, None, 3)
+    assert mine.started == 3
+    assert callable(Callback.on_train_batch_start) and callable(ErrorTracker.on_train_batch_start)  # classes untouched
