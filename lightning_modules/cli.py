@@ -190,13 +190,18 @@ def check_log_folder(subcommand: str, trainer: Any) -> None:
     """Refuse in one line (:class:`BadArgumentError`) a ``subcommand`` that writes its logs where it cannot.
 
     The folder is the logger's ``save_dir`` (``--trainer.default_root_dir`` moves it), else
-    ``default_root_dir``, else the current folder; it is created if missing, as the run would.
+    ``default_root_dir``, else the current folder. Nothing is created here (the other arguments are checked
+    after this): where the folder is missing, the nearest folder above it must take the run's.
     """
     init_args = getattr(trainer.get("logger"), "init_args", None)
     folder = Path((init_args.get("save_dir") if init_args is not None else None) or trainer.get("default_root_dir") or ".")
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=folder):
+        if not existing.is_dir():
+            raise NotADirectoryError(f"{existing} is not a folder")
+        with tempfile.TemporaryFile(dir=existing):
             pass
     except OSError as error:
         raise BadArgumentError(

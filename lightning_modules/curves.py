@@ -18,9 +18,17 @@ from datamodules.errors import CurvesArgumentError, CurvesError
 from datamodules.files import write_atomically
 
 
+def in_notebook() -> bool:
+    """Whether this code runs in a Jupyter kernel (a lab opened as a notebook), not merely beside an imported
+    ipykernel (a test process that also drives notebooks has it imported)."""
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None else None
+    return type(shell).__name__ == "ZMQInteractiveShell"
+
+
 def show_figure(path: str | Path) -> None:
     """Show a saved figure inline in a Jupyter kernel (a lab opened as a notebook); elsewhere, nothing."""
-    if "ipykernel" not in sys.modules:
+    if not in_notebook():
         return
     from IPython.display import Image, display
 

@@ -26,6 +26,7 @@ from pytorch_lightning.utilities.exceptions import MisconfigurationException
 
 from datamodules.errors import MAX_SEED, BadArgumentError, DiskFullError, exit_status, user_errors
 from datamodules.files import disk_full, is_disk_full
+from lightning_modules.curves import in_notebook
 from lightning_modules.parallel import parallel_jobs
 from lightning_modules.run_logs import end_distributed
 from lightning_modules.signals import INTERRUPTED_EXIT, STOP, RunInterrupted, interrupting_signal, signals_stop_runs
@@ -296,15 +297,10 @@ def _disk_full_error(error: OSError) -> DiskFullError:
     return disk_full(error.filename or ".", then="then run it again")
 
 
-def in_notebook() -> bool:
-    """Whether this runs in a Jupyter kernel: a lab opened as a notebook, with no flags to read and no exit status."""
-    return "ipykernel" in sys.modules
-
-
 def run(main: Callable[[Sequence[str] | None], Any], argv: Sequence[str] | None = None) -> Any:
     """Run a lab's ``main`` and end with an exit status that tells the truth.
 
-    In a notebook (:func:`in_notebook`) ``main`` runs with the parameters cell's values and its result is
+    In a notebook (:func:`~lightning_modules.curves.in_notebook`) ``main`` runs with the parameters cell's values and its result is
     returned: no flags are read, no exit, and an error shows as the notebook shows any other.
 
     0: every result was written. A user's mistake: one line and its status (2: a
