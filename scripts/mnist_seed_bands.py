@@ -15,6 +15,7 @@ import statistics
 import tempfile
 import time
 
+import torch
 from pytorch_lightning import Trainer, seed_everything
 from pytorch_lightning.loggers import CSVLogger
 from torch.optim import RMSprop
@@ -51,7 +52,9 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--max-epochs", type=int, default=30)
     parser.add_argument("--limit", type=int, default=None, help="the first N training and test images only")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (the same for both paths)")
     args = parser.parse_args()
+    torch.set_num_threads(args.threads)
     quiet_lightning()
     figures: dict[str, list[float]] = {"make_trainer": [], "plain": []}
     with tempfile.TemporaryDirectory() as log_dir:
