@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import load_script
+from helpers import load_script
 
 from lightning_modules.labs import NETWORKS
 
@@ -67,7 +67,6 @@ def test_the_quick_path_trains_hitters_ours_and_the_loop_and_prints_the_table(mo
     assert (tmp_path / "benchmark" / "ours" / "version_0" / "checkpoints" / "last.ckpt").is_file()
 
 
-@pytest.mark.slow
 def test_each_implementation_runs_in_a_process_of_its_own(tmp_path):
     output = tmp_path / "figures.json"
     argv = ["--labs", "nyse_ar", "--implementations", "book,islp", "--epochs", "2", "--log-dir", str(tmp_path),

@@ -18,7 +18,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from conftest import MNIST_TEST, MNIST_TRAIN, ROOT, regression_tensors
+from data_files import MNIST_TEST, MNIST_TRAIN
+from helpers import ROOT, regression_tensors
 from matplotlib.figure import Figure
 from pytorch_lightning import Trainer, seed_everything
 from pytorch_lightning.loggers import CSVLogger
@@ -152,11 +153,6 @@ def test_optimizer_instance_and_metric_objects_with_their_arguments(mnist_root, 
     assert {"train_top2_epoch", "valid_top2", "train_accuracy_epoch", "valid_accuracy"} <= set(results.columns)
 
 
-def test_an_optimizer_of_another_network_is_refused():
-    with pytest.raises(ValueError, match="not the model's"):
-        SimpleModule.regression(nn.Linear(3, 1), optimizer=RMSprop(nn.Linear(3, 1).parameters()))
-
-
 def test_a_checkpoint_of_a_module_built_with_objects_reloads(tmp_path):
     X, y = regression_tensors()
     dm = SimpleDataModule(TensorDataset(X, y), TensorDataset(X, y), validation=0.2)
@@ -239,7 +235,6 @@ if trainer.is_global_zero:
 """
 
 
-@pytest.mark.slow
 def test_ddp_figures_of_a_dataloader_dataset_count_each_row_once(mnist_root, tmp_path):
     """Four processes over 30 test images (shards of 8, 8, 7, 7) give the figures of one process."""
     script = tmp_path / "book_ddp.py"

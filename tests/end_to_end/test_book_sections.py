@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import ROOT, load_script
+from helpers import ROOT, load_script
 from torch.utils.data import TensorDataset
 
 from lightning_modules.book_code import book_datasets, helpers, lab_datamodule, run_book_code
@@ -68,7 +68,6 @@ def test_the_books_hitters_code_runs_on_islp_and_on_ours(tmp_path, book_seeding)
     assert Path(runs["ours"].log_dir).parent == tmp_path / "lightning_modules" / "hitters_mlp"
 
 
-@pytest.mark.slow
 @pytest.mark.skipif(not (MNIST_ROOT / "MNIST" / "raw").is_dir(), reason="no MNIST under ../shared/data")
 def test_the_books_mnist_code_learns_real_digits_on_both_helpers(tmp_path, book_seeding):
     for name in ("islp", "ours"):
@@ -115,7 +114,6 @@ def test_book_sections_runs_the_books_epochs_on_both_helpers(monkeypatch, tmp_pa
         benchmark.main(["--book-sections", "--implementations", "ours"])
 
 
-@pytest.mark.slow
 def test_book_sections_command_prints_finite_figures_and_leaves_the_cwd_alone(tmp_path):
     logs = tmp_path / "logs"
     work = tmp_path / "work"

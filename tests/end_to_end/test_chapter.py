@@ -6,7 +6,7 @@ import argparse
 import textwrap
 
 import pytest
-from conftest import load_script
+from helpers import load_script
 
 chapter = load_script("chapter")
 

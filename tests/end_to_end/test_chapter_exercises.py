@@ -12,7 +12,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, load_script
+from helpers import ROOT, load_script
 
 from lightning_modules import labs as settings
 from lightning_modules.exercise_answers import answer
@@ -259,7 +259,6 @@ def test_a_results_json_without_the_figures_it_needs_says_so(tmp_path):
 
 
 # -- the whole tour, for real ------------------------------------------------------------------------
-@pytest.mark.slow
 def test_chapter_quick_runs_every_exercise(tmp_path):
     log_dir = tmp_path / "logs"
     offline = {  # no weights in the cache, and no download can succeed: 8 is skipped, 13 runs on its stand-in

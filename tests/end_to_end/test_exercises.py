@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from conftest import load_script
+from helpers import load_script
 from sklearn.linear_model import LinearRegression
 from torch import nn
 from torchvision.io import write_png
@@ -148,7 +148,7 @@ def test_exercise_13_networks_widen_the_labs_and_keep_its_default():
     assert units == [(16, 0.0), (16, 0.3), (32, 0.0), (32, 0.3), (64, 0.0), (64, 0.3)]
 
 
-# -- each exercise runs (what it builds: tests/test_labs.py, with the labs) ----------------------------
+# -- each exercise runs (what it builds: tests/unit/test_labs.py, with the labs) ----------------------------
 def test_exercise_6_script_writes_both_paths_and_the_figure(tmp_path):
     models = load_script("exercise_06_gradient_descent").main(["--log-dir", str(tmp_path)])
     results = read_results(tmp_path, "exercise_06")

@@ -7,7 +7,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import ROOT, load_script
+from helpers import ROOT, load_script
 
 
 def test_hitters_lab_end_to_end(tmp_path, capsys):

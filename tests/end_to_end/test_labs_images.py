@@ -10,7 +10,7 @@ import textwrap
 import matplotlib.image
 import pytest
 import torch
-from conftest import ROOT, SCRIPTS, load_script
+from helpers import ROOT, SCRIPTS, load_script
 
 from lightning_modules.curves import read_metrics
 from lightning_modules.networks import CIFARCNN, MNISTMLP, MNISTLogistic
@@ -24,7 +24,7 @@ REAL_MNIST = ROOT.parent / "shared" / "data"  # this workplace's copy; absent on
     ids=["mnist_mlp", "mnist_mlr", "cifar_cnn"],
 )
 def test_network_output_shape(network, input_shape, classes):
-    """(Their parameter counts against the book's: tests/test_labs.py, with every other setting.)"""
+    """(Their parameter counts against the book's: tests/unit/test_labs.py, with every other setting.)"""
     model = network()
     assert model(torch.rand(5, *input_shape)).shape == (5, classes)
 
@@ -113,7 +113,6 @@ def test_lab_without_data_exits_3_with_one_error_line(script, data_set, tmp_path
     assert not (tmp_path / "logs" / script.removeprefix("lab_") / "results.json").exists()
 
 
-@pytest.mark.slow
 def test_cnn_learns_on_synthetic_images(tmp_path):
     """The lab's CNN, batches and optimizer (RMSprop, lr 0.001) on 1,600 synthetic images: the loss falls clearly
     (from chance, ln 100 = 4.6, to near 0.5 by the 8th epoch)."""

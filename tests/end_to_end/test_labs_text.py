@@ -12,7 +12,7 @@ import pytest
 import scipy.sparse as sp
 import torch
 import torchvision.datasets.utils
-from conftest import ROOT, load_script
+from helpers import ROOT, load_script
 
 from datamodules.imdb import IMDBDataModule
 from lightning_modules import baselines

@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import ROOT
+from helpers import ROOT
 
 jupytext = pytest.importorskip("jupytext")
 nbclient = pytest.importorskip("nbclient")
@@ -61,7 +61,6 @@ def test_every_lab_and_exercise_is_a_notebook():
         assert {"seed", "log_dir"} <= names, f"{path.name}'s parameters cell sets the seed and the log folder"
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("path", SCRIPTS, ids=lambda path: path.stem)
 def test_each_notebook_runs_headless(path, tmp_path):
     notebook = jupytext.read(path)

@@ -1,16 +1,14 @@
-"""Seeds in parallel: the same figures and files as one after another, failures and signals that reach the user."""
+"""Seeds in parallel: the same figures and files as one after another, failures that reach the user (signals and
+worker deaths: ``faults/test_worker_deaths.py``)."""
 
 from __future__ import annotations
 
-import json
-import signal
 import subprocess
 import sys
-import time
 
 import pytest
 import torch
-from conftest import ROOT, load_script
+from helpers import ROOT, load_script
 
 from datamodules.errors import CorruptDataError
 from lightning_modules.parallel import for_each_seed, parallel_jobs
@@ -78,39 +76,3 @@ def test_hitters_seeds_in_two_workers_equal_one_after_another(tmp_path):
         assert len(metrics.read_text().splitlines()) == len(twin.read_text().splitlines())
 
 
-@pytest.mark.slow
-def test_sigterm_stops_every_worker_and_resume_finishes_each_seed(tmp_path):
-    command = [sys.executable, "-m", "scripts.lab_hitters", "--seeds", "2", "--jobs", "2", "--max-epochs", "150",
-               "--accelerator", "cpu", "--lasso-lambdas", "3", "--log-dir", str(tmp_path)]
-    lab = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    seed_logs = [tmp_path / "hitters" / "mlp" / f"seed_{seed}" / "version_0" / "metrics.csv" for seed in (0, 1)]
-    deadline = time.monotonic() + 240
-    while not all(log.is_file() and len(log.read_text().splitlines()) > 3 for log in seed_logs):
-        assert lab.poll() is None and time.monotonic() < deadline, "both seeds should be training"
-        time.sleep(0.5)
-    workers = [int(pid) for pid in subprocess.run(["pgrep", "-P", str(lab.pid)], capture_output=True,
-                                                   text=True).stdout.split()]
-    lab.send_signal(signal.SIGTERM)
-    _, stderr = lab.communicate(timeout=120)
-    assert lab.returncode == 128 + signal.SIGTERM
-    assert "--resume" in stderr.splitlines()[-1] and str(tmp_path) in stderr.splitlines()[-1]
-    assert not (tmp_path / "hitters" / "results.json").exists()
-    deadline = time.monotonic() + 30  # no worker left behind (multiprocessing's tracker ends a moment after)
-    while any(_alive(pid) for pid in workers) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert workers and not any(_alive(pid) for pid in workers)
-
-    resumed = subprocess.run([*command, "--resume"], cwd=ROOT, capture_output=True, text=True, timeout=600)
-    assert resumed.returncode == 0, resumed.stderr
-    results = json.loads((tmp_path / "hitters" / "results.json").read_text())
-    assert [run["epochs"] for run in results["models"]["mlp"]["seeds"]] == [150, 150]
-    assert all(run["version"] == 0 for run in results["models"]["mlp"]["seeds"])  # continued, not restarted
-
-
-def _alive(pid: int) -> bool:
-    """Whether ``pid`` runs (a zombie waiting to be reaped does not)."""
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().split(") ")[-1][0] != "Z"
-    except FileNotFoundError:
-        return False

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import load_script
+from helpers import load_script
 from torchvision.io import read_image, write_png
 from torchvision.models import ResNet50_Weights, resnet50
 from torchvision.transforms import v2

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import load_script
+from helpers import load_script
 
 from lightning_modules import curves
 

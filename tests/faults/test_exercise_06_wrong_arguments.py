@@ -1,6 +1,6 @@
 """Exercise 6 refuses what it cannot answer in one line (exit status 2), and draws every start in its own colour.
 
-Issue 22 class 8: a rate or start that overflows, a descent that never moves or never settles.
+Wrong arguments: a rate or start that overflows, a descent that never moves or never settles.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import json
 
 import numpy as np
 import pytest
-from conftest import load_script
+from helpers import load_script
 from matplotlib.colors import to_rgb
 
 from datamodules.errors import BadArgumentError

@@ -1,8 +1,8 @@
-"""A checkpoint is read and checked whole before a resume writes anything (issue 26, items 1-3).
+"""A forged checkpoint is read and checked whole before a resume writes anything.
 
 A real Hitters run of 3 epochs is written once per module; each fault is a copy of it whose
 ``last.ckpt`` is changed with ``torch.save`` and resumed to 5 epochs: through the lab script's
-``--resume`` in a subprocess for the issue's own rows, in-process (the same calls the script makes:
+``--resume`` in a subprocess for the rows in ``ISSUE_ROWS``, in-process (the same calls the script makes:
 ``make_trainer(..., resume=True)`` and ``fit(..., ckpt_path=last_checkpoint(trainer))``) for the
 rest. Every one must be refused in one line naming the checkpoint and the field, with the run's
 folder byte for byte as it was. A property test changes fields at random: each resume either is
@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 import torch
-from conftest import ROOT, epochs_logged, error_lines
+from helpers import ROOT, epochs_logged, error_lines
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pytorch_lightning import Trainer, seed_everything
@@ -302,7 +302,6 @@ def test_a_fault_in_any_field_is_refused_in_one_line_and_the_log_is_untouched(fa
     assert fingerprint(log_dir) == before
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("fault", ISSUE_ROWS, ids=[fault[0] for fault in ISSUE_ROWS])
 def test_the_issues_faults_through_the_lab_scripts_resume(fault, finished, plain_checkpoints, tmp_path):
     log_dir, checkpoint = copy_of(finished, tmp_path)
@@ -391,7 +390,6 @@ def change_at_random(saved: dict[str, Any], changes: list[tuple]) -> None:
             parent[key] = -old if how == "negate" else old + shift
 
 
-@pytest.mark.slow
 @settings(max_examples=30, deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(changes=st.lists(CHANGES, min_size=1, max_size=3))

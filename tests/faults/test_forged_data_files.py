@@ -1,4 +1,4 @@
-"""Faults a data file brings (issue 22 class 1, issue 26 class 5): nothing in a file chooses memory, or leaves its folder.
+"""Forged and damaged data files, and links out of a data folder: nothing in a file chooses memory, or leaves its folder.
 
 1. A forged numpy state in a pickle (an object dtype with its flags zeroed, a structured dtype with an
    object field, a forged scalar, data shorter than its shape...) is refused in one line, in a fresh
@@ -29,10 +29,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import ROOT
+from data_files import WORD_INDEX, cifar_files, write_aclimdb
+from helpers import ROOT
 from PIL import Image
-from test_faults_library import cifar_files
-from test_imdb_data import WORD_INDEX, write_aclimdb
 from torchvision.io import ImageReadMode, read_image
 
 from datamodules.book_images import MAX_PIXELS, book_images_dir, load_images, read_rgb
@@ -216,7 +215,6 @@ def test_plain_numeric_arrays_and_scalars_still_load_as_numpy_loads_them(tmp_pat
     assert loaded["fortran"].flags.f_contiguous and loaded["array_u1"].flags.writeable
 
 
-@pytest.mark.slow
 def test_islp_lab_with_verify_false_refuses_a_forged_cifar_pickle_in_one_line(tmp_path: Path) -> None:
     """The issue's reproduction: a forged object array as the labels of ``train`` (a SIGSEGV before)."""
     root = cifar_files(tmp_path / "data")
@@ -342,7 +340,6 @@ def test_damaged_and_oversized_photos_are_skipped_with_a_reason(tmp_path: Path) 
         assert words in skipped[name] and "\n" not in skipped[name], (name, skipped[name])
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("script", ["lab_pretrained.py", "exercise_08_pretrained_top5.py"])
 def test_the_pretrained_scripts_skip_bad_photos_and_classify_the_others(tmp_path: Path, script: str) -> None:
     """Before: SIGSEGV at the first PNG cut short (libpng's "Not enough image data")."""
@@ -462,7 +459,6 @@ def test_a_cache_that_contradicts_its_shape_is_rebuilt_with_one_line(tmp_path: P
     assert EncodedIMDB.load(cache, num_words=10_000).word_index == WORD_INDEX  # rewritten whole
 
 
-@pytest.mark.slow
 def test_islp_lab_rebuilds_a_cache_with_a_token_beyond_its_columns(tmp_path: Path) -> None:
     """Before: a 45-line ValueError traceback ("a token index is 10005, beyond 10003 columns")."""
     root = tmp_path / "data"

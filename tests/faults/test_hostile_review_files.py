@@ -1,8 +1,9 @@
 """Reviews scored from a file: lines are lines, the file is checked whole then streamed, and scoring writes nothing.
 
-Issue 26 class 4 (a file splits at ``\\n``, ``\\r\\n`` and ``\\r`` only), issue 22 class 6 (a batch at a time;
-a pipe or a device is refused) and class 7 (``--predict`` and ``islp-lab predict`` need no writable folder;
-a command that writes says so in one line). Memory and time are measured by scripts/benchmark_predict.py.
+A file splits at ``\\n``, ``\\r\\n`` and ``\\r`` only; it is read a batch at a time, and a pipe, a device, an
+endless line or a file changed after its check is refused; ``--predict`` and ``islp-lab predict`` need no
+writable folder, and a command that writes says so in one line.
+Memory and time are measured by scripts/benchmark_predict.py.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, load_script
+from helpers import ROOT, load_script
 
 from datamodules.errors import BadArgumentError, CorruptDataError
 from datamodules.imdb import IMDBDataModule

@@ -10,7 +10,6 @@ The filesystems are small tmpfs mounts; where this machine won't mount one
 
 from __future__ import annotations
 
-import errno
 import json
 import os
 import signal
@@ -20,11 +19,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import ROOT, driver_file, epochs_logged, error_lines, test_rows
-
-from lightning_modules.checkpoints import AtomicCheckpointIO, CheckpointError, DiskFullError, write_atomically
-from lightning_modules.run_logs import ResumableCSVLogger, latest_version
-from lightning_modules.trainer import make_trainer
+from helpers import ROOT, driver_file, epochs_logged, error_lines, test_rows
 
 SCRIPTS = ROOT / "scripts"
 CONFIGS = SCRIPTS / "configs"
@@ -137,7 +132,6 @@ def checkpoint_epoch(path: Path) -> int:
     return torch.load(path, map_location="cpu", weights_only=False)["epoch"]
 
 
-@pytest.mark.slow
 def test_kill_during_a_save_to_another_filesystem_keeps_the_previous_checkpoint(tmp_path, mount_tmpfs):
     """Lightning's own save went through a temp file in $TMPDIR: across filesystems its last step is a copy into
     last.ckpt, and a kill in that copy left a cut last.ckpt (resume: EOFError). Now the previous one survives."""
@@ -169,7 +163,6 @@ def test_kill_during_a_save_to_another_filesystem_keeps_the_previous_checkpoint(
     assert checkpoint_epoch(checkpoint) == 3
 
 
-@pytest.mark.slow
 def test_a_full_disk_ends_the_run_with_one_line_and_keeps_the_previous_checkpoint(tmp_path, mount_tmpfs):
     disk = mount_tmpfs("3m")
     log_dir, filler = disk / "logs", disk / "filler"
@@ -193,7 +186,6 @@ def test_a_full_disk_ends_the_run_with_one_line_and_keeps_the_previous_checkpoin
     assert epochs_logged(log_dir / "nyse/rnn/version_0/metrics.csv") == [0, 1, 2, 3]
 
 
-@pytest.mark.slow
 def test_a_figure_that_fails_after_the_results_keeps_them_and_exits_1(tmp_path, mount_tmpfs):
     disk = mount_tmpfs("3m")
     log_dir, filler = disk / "logs", disk / "filler"
@@ -210,7 +202,6 @@ def test_a_figure_that_fails_after_the_results_keeps_them_and_exits_1(tmp_path, 
     assert not figure.exists() and not (log_dir / "nyse/rnn_curves.png").exists()  # no half-written PNG either
 
 
-@pytest.mark.slow
 def test_resume_skips_versions_without_a_checkpoint_and_counts_every_attempt(tmp_path):
     """--resume continues the newest version that has a checkpoint, past an empty folder (a failed start) and the
     logs of `islp-lab test`; a finished run is tested again without a second test row; fit_seconds adds up."""
@@ -275,7 +266,6 @@ def test_resuming_a_damaged_checkpoint_says_so_in_one_line(tmp_path):
     assert line.startswith(f"error: checkpoint {checkpoint} cannot be read: it is cut short (300 bytes")
 
 
-@pytest.mark.slow
 def test_two_runs_at_once_keep_both_results(tmp_path):
     log_dir = tmp_path / "logs"
     commands = [lab_command("lab_nyse", log_dir, "--max-epochs", "2", "--ar-epochs", "1", "--seed", str(seed))
@@ -306,60 +296,3 @@ def test_two_runs_at_once_keep_both_results(tmp_path):
         version = latest["models"][name]["version"]
         copy = (lab / f"{name}_curves.png").read_bytes()
         assert copy == (lab / name / f"version_{version}" / f"{name}_curves.png").read_bytes()
-
-
-# In-process checks of the pieces (fast)
-
-
-def test_write_atomically_on_a_full_disk_keeps_the_old_file_and_leaves_no_temporary(tmp_path, monkeypatch):
-    target = tmp_path / "results.json"
-    target.write_text("old")
-
-    def no_space(fd, data):
-        raise OSError(errno.ENOSPC, "No space left on device")
-
-    monkeypatch.setattr(os, "write", no_space)
-    with pytest.raises(DiskFullError, match=r"^the disk is full: could not write .*results\.json \(.* free on that"):
-        write_atomically(target, b"new", kept="the previous results.json is kept")
-    monkeypatch.undo()
-    assert target.read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["results.json"]
-
-
-@pytest.mark.parametrize(
-    "content, reason",
-    [(b"", "it is empty (0 bytes"), (b"PK\x03\x04" + b"\0" * 60, "it is cut short (64 bytes"),
-     (b"epoch,loss\n0,1.0\n", "it is not a checkpoint")],
-    ids=["empty", "cut short", "not a checkpoint"],
-)
-def test_a_checkpoint_that_cannot_be_read_is_named(tmp_path, content, reason):
-    path = tmp_path / "last.ckpt"
-    path.write_bytes(content)
-    with pytest.raises(CheckpointError) as raised:
-        AtomicCheckpointIO().load_checkpoint(path)
-    assert str(raised.value).startswith(f"checkpoint {path} cannot be read: {reason}")
-    assert "\n" not in str(raised.value)
-
-
-def test_latest_version_is_the_newest_with_a_checkpoint(tmp_path):
-    folder = tmp_path / "lab" / "mlp"
-    for number, files in {0: ["checkpoints/last.ckpt"], 1: ["checkpoints/last.ckpt"], 2: ["hparams.yaml", "metrics.csv"],
-                          3: [], 4: ["checkpoints/.last.ckpt.x1.tmp"]}.items():
-        (folder / f"version_{number}").mkdir(parents=True)
-        for name in files:
-            (folder / f"version_{number}" / name).parent.mkdir(parents=True, exist_ok=True)
-            (folder / f"version_{number}" / name).write_bytes(b"x")
-    assert latest_version(tmp_path / "lab", "mlp") == 1
-    assert latest_version(tmp_path / "lab", "nothing") is None
-
-
-def test_new_loggers_claim_distinct_versions_before_writing(tmp_path):
-    first, second = (ResumableCSVLogger(str(tmp_path), name="mlp") for _ in range(2))
-    assert (first.version, second.version) == (0, 1)  # neither has logged yet: the folder is the claim
-    assert sorted(p.name for p in (tmp_path / "mlp").iterdir()) == ["version_0", "version_1"]
-
-
-def test_every_trainer_writes_checkpoints_atomically(tmp_path):
-    trainer = make_trainer("lab", "net", max_epochs=1, accelerator="cpu", log_dir=tmp_path)
-    assert isinstance(trainer.strategy.checkpoint_io, AtomicCheckpointIO)
-    own = AtomicCheckpointIO()
-    assert make_trainer("lab", "net", max_epochs=1, accelerator="cpu", log_dir=tmp_path, plugins=own).strategy.checkpoint_io is own

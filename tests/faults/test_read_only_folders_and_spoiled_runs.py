@@ -1,4 +1,4 @@
-"""Faults a user meets, in one line each; many reviews to score; what a new user sees (issue 16, classes 4, 8, 9).
+"""Read-only folders, full disks and spoiled runs a user meets, in one line each; many reviews to score; what a new user sees.
 
 Each fault is real and reaches the entry point a user runs (a subprocess where it is
 one): a read-only IMDB data folder and a folder where its cache file belongs, a disk
@@ -7,7 +7,7 @@ can't be loaded safely or that holds another network, a log folder that turns
 read-only in the middle of a run, a hand-edited ``metrics.csv``; reviews to score read
 from a file and given by the thousand in a config; files made with the user's umask;
 a lab whose data is missing says so before anything else and leaves no empty run
-folder; Hitters' small epochs raise no logging-interval warning.
+folder.
 """
 
 from __future__ import annotations
@@ -19,19 +19,17 @@ import shutil
 import stat
 import subprocess
 import sys
-import warnings
 from pathlib import Path
 
 import pytest
 import torch
-from conftest import PAUSE_AT_EPOCH_2, ROOT, driver_file, load_script
-from test_faults_data import write_reviews
+from data_files import write_reviews
+from helpers import PAUSE_AT_EPOCH_2, ROOT, driver_file, load_script
 
-from datamodules.errors import BadArgumentError, CorruptDataError, DiskFullError
+from datamodules.errors import DiskFullError
 from datamodules.files import write_atomically
 from datamodules.imdb import IMDBDataModule
 from datamodules.imdb.cache import cache_path
-from datamodules.imdb.datamodule import read_reviews_file
 from datamodules.imdb.sources import CacheNotWrittenWarning
 from lightning_modules.cli import main as cli_main
 from lightning_modules.module import SimpleModule
@@ -116,10 +114,9 @@ def copy_of(finished: Path, tmp_path: Path) -> Path:
     return log_dir
 
 
-# -- class 4: one line for each fault a user meets ---------------------------------------------------------------
+# -- one line for each fault a user meets ------------------------------------------------------------------------
 
 
-@pytest.mark.slow
 def test_a_read_only_imdb_data_folder_is_read_and_used_from_memory(tmp_path, mount_tmpfs):
     """A shared data set the user may read but not write: the encoded reviews can't be cached; the lab runs anyway."""
     disk = mount_tmpfs("16m") if os.geteuid() == 0 else tmp_path
@@ -193,7 +190,6 @@ def test_a_figure_on_a_full_disk_keeps_the_previous_one(tmp_path, monkeypatch):
     assert output.read_bytes() == b"the previous figure"
 
 
-@pytest.mark.slow
 def test_resume_from_a_checkpoint_that_cannot_be_loaded_safely_runs_nothing(finished_nyse, tmp_path):
     log_dir = copy_of(finished_nyse, tmp_path)
     checkpoint = log_dir / "nyse/rnn/version_0/checkpoints/last.ckpt"
@@ -219,7 +215,6 @@ def test_resume_from_a_checkpoint_that_cannot_be_loaded_safely_runs_nothing(fini
     assert not marker.exists()
 
 
-@pytest.mark.slow
 def test_resume_into_another_networks_checkpoint_is_one_line(finished_nyse, tmp_path):
     from pytorch_lightning import Trainer
 
@@ -239,7 +234,6 @@ def test_resume_into_another_networks_checkpoint_is_one_line(finished_nyse, tmp_
     assert fingerprint(log_dir) == before
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("edit, says", [
     (lambda text: text.replace("epoch,step", "époque,step", 1), "no epoch column in its header"),
     (lambda text: text.replace("\n1,", "\none,", 1), "values that are not numbers in epoch"),
@@ -256,7 +250,6 @@ def test_resume_after_metrics_csv_was_edited_by_hand_is_one_line(finished_nyse, 
     assert fingerprint(log_dir) == before
 
 
-@pytest.mark.slow
 def test_a_log_folder_that_turns_read_only_mid_run_ends_in_one_line_and_resumes(tmp_path, mount_tmpfs):
     if os.geteuid() != 0:
         pytest.skip("turns a mounted log folder read-only (needs root)")
@@ -289,29 +282,9 @@ def test_a_log_folder_that_turns_read_only_mid_run_ends_in_one_line_and_resumes(
     assert frame.loc[frame["train_loss_epoch"].notna(), "epoch"].tolist() == [0, 1, 2, 3]
 
 
-# -- class 8: many reviews, and reviews from a file ---------------------------------------------------------------
+# -- many reviews, and reviews from a file ------------------------------------------------------------------------
 
 
-def test_reviews_are_read_from_a_file_one_per_line(tmp_path):
-    reviews = tmp_path / "reviews.txt"
-    reviews.write_text("\ufeffA wonderful film.\n\n  Dull and far too long.  \n" + "word " * 50_000 + "\n")
-    texts = read_reviews_file(reviews, "--predict-file")
-    assert texts[:2] == ["A wonderful film.", "Dull and far too long."] and len(texts[2]) > 200_000
-    datamodule = IMDBDataModule(synthetic=True, predict_file=str(reviews))
-    assert datamodule.predict_texts is None and list(datamodule.reviews_file) == texts  # read again, a batch at a time
-    with pytest.raises(BadArgumentError, match="no such file"):
-        read_reviews_file(tmp_path / "missing.txt", "--predict-file")
-    (tmp_path / "empty.txt").write_text("\n \n")
-    with pytest.raises(BadArgumentError, match="holds no reviews"):
-        read_reviews_file(tmp_path / "empty.txt", "--predict-file")
-    (tmp_path / "latin1.txt").write_bytes("fine\nun film très ennuyeux\n".encode("latin-1"))
-    with pytest.raises(CorruptDataError, match=r"is not UTF-8 text \(byte 0xe8 on line 2\)"):
-        read_reviews_file(tmp_path / "latin1.txt", "--predict-file")
-    with pytest.raises(BadArgumentError, match="not both"):
-        IMDBDataModule(synthetic=True, predict_texts=["a film"], predict_file=str(reviews))
-
-
-@pytest.mark.slow
 def test_a_lab_and_the_cli_score_reviews_from_a_file_as_from_the_command_line(tmp_path, monkeypatch, capsys):
     imdb = load_script("lab_imdb")
     logs = ["--log-dir", str(tmp_path / "logs"), "--accelerator", "cpu", "--synthetic"]
@@ -355,7 +328,6 @@ def test_thousands_of_reviews_in_a_config_are_taken_whole_and_in_order(tmp_path,
     assert cli.datamodule.predict_texts == texts
 
 
-@pytest.mark.slow
 def test_the_predict_benchmark_runs(tmp_path):
     done = subprocess.run([sys.executable, str(SCRIPTS / "benchmark_predict.py"), "--reviews", "200"],
                           capture_output=True, text=True, cwd=ROOT, timeout=600)
@@ -364,10 +336,9 @@ def test_the_predict_benchmark_runs(tmp_path):
     assert len(lines) == 2 and all("islp-lab predict, 200 reviews" in line and "FAILED" not in line for line in lines)
 
 
-# -- class 9: what a new user sees -------------------------------------------------------------------------------
+# -- what a new user sees ----------------------------------------------------------------------------------------
 
 
-@pytest.mark.slow
 def test_every_file_of_a_run_follows_the_users_umask(tmp_path):
     log_dir = tmp_path / "logs"
     done = nyse(log_dir, "--max-epochs", "1", umask=0o022)
@@ -388,7 +359,6 @@ def test_write_atomically_gives_new_files_the_umasks_mode(tmp_path):
     assert stat.S_IMODE((tmp_path / "shared.json").stat().st_mode) == 0o640
 
 
-@pytest.mark.slow
 def test_a_lab_whose_data_is_missing_says_so_first_and_leaves_no_run_folder(tmp_path):
     offline = driver_file(tmp_path, "offline", OFFLINE)
     result = lab("lab_mnist", tmp_path / "logs", "--data-dir", str(tmp_path / "empty"), "--max-epochs", "1",
@@ -408,17 +378,3 @@ def test_a_lab_whose_data_is_missing_says_so_first_and_leaves_no_run_folder(tmp_
     assert not list((tmp_path / "cli_logs").rglob("version_*"))
 
 
-def test_small_epochs_raise_no_logging_interval_warning(tmp_path):
-    """Hitters has 6 training batches an epoch against Lightning's default interval of 50: it warned once per seed."""
-    from lightning_modules.labs import NETWORKS
-    from lightning_modules.trainer import make_trainer
-
-    hitters = NETWORKS["hitters"]
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        for seed in (0, 1):
-            trainer = make_trainer("hitters", "mlp", max_epochs=2, accelerator="cpu", log_dir=tmp_path, seed=seed,
-                                   enable_progress_bar=False)
-            trainer.fit(hitters.build_module(), datamodule=hitters.build_datamodule(seed=seed))
-    assert not [w for w in caught if "logging interval" in str(w.message)]
-    assert trainer.log_every_n_steps == trainer.num_training_batches < 50

@@ -1,4 +1,4 @@
-"""No run lost or mixed, and no stop that looks like success (issue 16, classes 2 and 5).
+"""No run lost or mixed by a refused resume, and no stop (a hangup, SIGTERM) that looks like success.
 
 Each fault is real and goes through the real entry point in a subprocess: a
 ``--resume`` started while the run it would continue is still training, a
@@ -19,9 +19,8 @@ import textwrap
 from pathlib import Path
 
 import pandas as pd
-import pytest
 import torch
-from conftest import PAUSE_AT_EPOCH_2, ROOT, epochs_logged, error_lines, test_rows
+from helpers import PAUSE_AT_EPOCH_2, ROOT, epochs_logged, error_lines, test_rows
 
 from lightning_modules.run_logs import ResumableCSVLogger
 
@@ -42,10 +41,9 @@ def fingerprint(folder: Path) -> dict[str, str]:
             for path in sorted(folder.rglob("*")) if path.is_file()}
 
 
-# -- class 2: a run lost or mixed --------------------------------------------------------------------------------
+# -- a run lost or mixed -----------------------------------------------------------------------------------------
 
 
-@pytest.mark.slow
 def test_a_resume_while_the_run_trains_is_refused_and_the_run_finishes_clean(tmp_path):
     """The second run (``--resume`` of the same log folder) is refused in one line naming the running process,
     before it writes anything; the first then finishes with every epoch once, in order, and one test row."""
@@ -80,7 +78,6 @@ def test_a_resume_while_the_run_trains_is_refused_and_the_run_finishes_clean(tmp
     assert (run_dir / ".run.lock").read_bytes() == b""  # emptied when its owner exited
 
 
-@pytest.mark.slow
 def test_a_refused_resume_leaves_the_finished_runs_files_byte_identical(tmp_path):
     log_dir = tmp_path / "logs"
     finished = nyse(log_dir, "--max-epochs", "3")
@@ -131,10 +128,9 @@ def test_reopening_a_run_writes_nothing_until_it_starts(tmp_path):
     assert "lr: 0.5" in (run_dir / "hparams.yaml").read_text()
 
 
-# -- class 5: signals ---------------------------------------------------------------------------------------------
+# -- signals ------------------------------------------------------------------------------------------------------
 
 
-@pytest.mark.slow
 def test_sighup_stops_a_lab_with_129_and_resume_finishes_it(tmp_path):
     log_dir = tmp_path / "logs"
     process = subprocess.Popen(nyse_command(log_dir, "--max-epochs", "30"), stdout=subprocess.PIPE,
@@ -179,7 +175,6 @@ print("after", flush=True)
 """
 
 
-@pytest.mark.slow
 def test_sigterm_to_a_readers_own_make_trainer_script_does_not_look_like_success(tmp_path):
     """Lightning ends fit() on SIGTERM with a SystemExit of status 0: the script would 'succeed' and skip the rest."""
     script = tmp_path / "my_run.py"

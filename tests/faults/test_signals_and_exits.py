@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import ROOT, SCRIPTS, load_script
+from helpers import ROOT, SCRIPTS, load_script
 
 from lightning_modules import cli
 from lightning_modules.trainer import available_accelerators
@@ -74,7 +74,6 @@ def unavailable_accelerator() -> str:
 # -- signals to a lab script ------------------------------------------------------------------------------------
 
 
-@pytest.mark.slow
 def test_sigterm_stops_a_lab_with_143_and_resume_finishes_it(tmp_path):
     process = start(lab_nyse(tmp_path))
     out, err = signal_after(process, ["[nyse/rnn] epoch"], signal.SIGTERM)
@@ -138,7 +137,6 @@ def test_sigterm_outside_a_trainer_stops_at_once_with_143(tmp_path):
 # -- the chapter run --------------------------------------------------------------------------------------------
 
 
-@pytest.mark.slow
 def test_ctrl_c_of_the_chapter_run_reports_what_finished(tmp_path):
     """hitters finishes, nyse is stopped in training: the report says so, shows no older figures, exits 130."""
     old_results(tmp_path)

@@ -7,7 +7,9 @@
   ``lab_imdb.py --predict`` and ``islp-lab predict`` score a review the same
   whatever ``--data-dir`` says; a checkpoint without one is refused, and so is
   resuming or testing on data whose vocabulary differs.
-- Bad inputs end in one line naming the value, exit 2 (an argument) or 1 (bad data).
+- Bad inputs end in one line naming the value, exit 2 (an argument) or 1 (bad data): the IMDB lab's and
+  the CLI's, a review that is not UTF-8, a garbled metrics file given to ``islp-curves``, and a class label
+  outside the task in a late batch, through ``islp-lab`` and under DDP.
 """
 
 from __future__ import annotations
@@ -20,41 +22,25 @@ import re
 import subprocess
 import sys
 import tarfile
+import textwrap
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from conftest import ROOT, load_script
+from data_files import write_reviews
+from helpers import CLASSES, ROOT, load_script
 
-from datamodules.errors import BadArgumentError, DataUnavailableError
-from datamodules.imdb import IMDBDataModule, load_sparse, sources
+from datamodules.errors import DataUnavailableError
+from datamodules.imdb import IMDBDataModule, sources
 from datamodules.imdb.cache import cache_path
 from datamodules.imdb.sources import ARCHIVE
-from lightning_modules import curves
 from lightning_modules.cli import main as cli_main
 from lightning_modules.module import SimpleModule
 from lightning_modules.networks import IMDBDense
 
-POSITIVE, NEGATIVE = ("great", "wonderful", "superb"), ("awful", "dull", "terrible")
-FILLER = ("film", "movie", "plot", "actor", "scene")
 TEXTS = ["great wonderful superb film", "awful dull terrible plot"]
 SCORE = re.compile(r'^P\(positive\) = ([01]\.\d\d)  "(.*)"$', re.MULTILINE)
-
-
-def write_reviews(
-    root: Path, positive=POSITIVE, negative=NEGATIVE, filler=FILLER, per_label: int = 20, seed: int = 0
-) -> Path:
-    """``root/aclImdb/{train,test}/{pos,neg}/<i>_<rating>.txt``: short reviews of clearly signed words."""
-    rng = np.random.default_rng(seed)
-    for split in ("train", "test"):
-        for label, words in (("pos", positive), ("neg", negative)):
-            folder = root / "aclImdb" / split / label
-            folder.mkdir(parents=True, exist_ok=True)
-            for i in range(per_label):
-                text = " ".join([*rng.choice(words, 4), *rng.choice(filler, 8)])
-                (folder / f"{i}_{8 if label == 'pos' else 2}.txt").write_text(text, encoding="utf-8")
-    return root
 
 
 def one_line_error(capsys: pytest.CaptureFixture, exited: pytest.ExceptionInfo, code: int) -> str:
@@ -180,7 +166,7 @@ def test_the_vocabulary_travels_with_the_network(tmp_path, monkeypatch, capsys):
     assert "another vocabulary" in one_line_error(capsys, exited, 1)
 
 
-# -- bad inputs of the IMDB lab, the CLI and the book's loaders --------------------------------------------
+# -- bad inputs of the IMDB lab and the CLI ---------------------------------------------------------------
 @pytest.mark.parametrize(
     ("argv", "code", "expected"),
     [
@@ -245,25 +231,7 @@ def test_a_review_that_is_not_utf8_is_named(tmp_path, monkeypatch, capsys):
     )
 
 
-def test_the_book_loaders_refuse_their_own_bad_arguments(tmp_path, monkeypatch):
-    root = write_reviews(tmp_path / "IMDB", per_label=5)
-
-    def no_reading(path):
-        raise AssertionError("a bad argument must be refused before any review is read")
-
-    with monkeypatch.context() as patched:
-        patched.setattr(sources, "read_reviews", no_reading)
-        for validation in (-1, 0.2, "100"):
-            with pytest.raises(BadArgumentError, match=rf"load_sparse\(validation={re.escape(repr(validation))}\)"):
-                load_sparse(root=str(root), validation=validation)
-    with pytest.raises(BadArgumentError, match=r"validation=11\): more than the 10 training rows"):
-        load_sparse(root=str(root), validation=11)
-    (X_train, _), (X_valid, _), _ = load_sparse(root=str(root), validation=10)
-    assert X_train.shape[0] == 0 and X_valid.shape[0] == 10
-
-
 # -- islp-curves -----------------------------------------------------------------------------------------------
-GOOD_CSV = "epoch,step,train_loss_epoch,valid_loss,valid_mae\n0,1,0.5,0.6,0.7\n1,3,0.4,0.3,0.5\n"
 
 
 def islp_curves() -> list[str]:
@@ -280,45 +248,75 @@ def test_islp_curves_names_a_garbled_file_in_one_line(tmp_path):
                         r"it is damaged or not a Lightning log\n", run.stderr)
 
 
-@pytest.mark.parametrize(
-    ("content", "expected"),
-    [
-        ("epoch,step,valid_loss\n", "holds no epochs"),
-        ("epoch,step,valid_loss\n0,1,0.5\n1,2,0.4,0.3,9\n", "is not a readable metrics CSV (Error tokenizing data"),
-        ("epoch,step,valid_loss\nzero,1,0.5\n", "holds values that are not numbers in epoch"),
-        ("loss;accuracy\n0.5;0.7\n", "has no 'epoch' column (its header: loss;accuracy)"),
-    ],
-    ids=["header-only", "ragged-rows", "not-numbers", "not-a-lightning-log"],
-)
-def test_islp_curves_garbled_csv_exits_1(content, expected, tmp_path, capsys):
-    (tmp_path / "metrics.csv").write_text(content)
-    assert curves.main([str(tmp_path)]) == 1
-    err = capsys.readouterr().err
-    assert err.startswith(f"islp-curves: error: {tmp_path / 'metrics.csv'} ") and expected in err
-    assert err.count("\n") == 1 and not list(tmp_path.glob("*.png"))
+# -- a class label outside the task in a late batch: islp-lab, and DDP -----------------------------------------------
+READERS_DATA = """
+import torch
+from datamodules.base import InMemoryDataModule
+
+class LateLabel(InMemoryDataModule):
+    '''A reader's own data module: 28 x 28 'digits' whose last row holds label 12.'''
+
+    def load(self):
+        X = torch.rand(300, 1, 28, 28, generator=torch.Generator().manual_seed(0))
+        y = torch.arange(300) % 10
+        bad = y.clone()
+        bad[-1] = 12
+        return (X, y), (X, bad)
+"""
 
 
-def test_islp_curves_arguments(tmp_path, capsys):
-    run = tmp_path / "version_0"
-    run.mkdir()
-    (run / "metrics.csv").write_text(GOOD_CSV)
-    # -o an existing folder: the figure goes inside it, and that path is printed
-    (tmp_path / "figures").mkdir()
-    assert curves.main([str(run), "-o", str(tmp_path / "figures")]) == 0
-    assert capsys.readouterr().out == f"{tmp_path / 'figures' / 'loss_curves.png'}\n"
-    assert (tmp_path / "figures" / "loss_curves.png").stat().st_size > 1000
-    # a name without a suffix: .png added, and the path printed is the file written
-    assert curves.main([str(run), "--metric", "mae", "-o", str(tmp_path / "mae")]) == 0
-    assert capsys.readouterr().out == f"{tmp_path / 'mae.png'}\n" and (tmp_path / "mae.png").is_file()
-    # bad arguments: exit 2, one line naming them, nothing written
-    for argv, expected in (
-        ([str(tmp_path / "nowhere")], f"{tmp_path / 'nowhere'} does not exist"),
-        ([str(run), str(tmp_path / "figures")], f"{tmp_path / 'figures'} holds no metrics.csv"),
-        ([str(run), "--metric", "r2"], "metric 'r2' is not in"),
-        ([str(run), "-o", str(tmp_path / "curves.txt")], "matplotlib cannot write .txt files"),
-    ):
-        assert curves.main(argv) == 2, argv
-        err = capsys.readouterr().err
-        assert err.startswith("islp-curves: error: ") and expected in err and err.count("\n") == 1
-    assert curves.main([str(run), "--metric", "r2"]) == 2 and "metrics present: loss, mae" in capsys.readouterr().err
-    assert sorted(p.name for p in tmp_path.rglob("*.png")) == ["loss_curves.png", "mae.png"]
+def test_islp_lab_refuses_a_late_bad_label_in_one_line(tmp_path):
+    (tmp_path / "readers_data.py").write_text(textwrap.dedent(READERS_DATA))
+    command = [
+        sys.executable, "-m", "lightning_modules.cli", "fit", "--config", str(ROOT / "scripts/configs/mnist_mlr.yaml"),
+        "--data", "readers_data.LateLabel", "--data.init_args.validation", "test", "--data.init_args.batch_size", "32",
+        "--trainer.max_epochs", "2", "--trainer.accelerator", "cpu", "--trainer.enable_model_summary", "false",
+        "--trainer.logger.init_args.save_dir", str(tmp_path / "logs"),
+    ]
+    env = {"PYTHONPATH": f"{tmp_path}:{ROOT}", "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+    done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=300, env=env)
+    assert done.returncode == 2, done.stderr[-3000:]
+    assert "Traceback" not in done.stderr and "IndexError" not in done.stderr
+    errors = [line for line in done.stderr.splitlines() if "error" in line]
+    assert errors == [f"islp-lab: error: the validation data {CLASSES}"], done.stderr[-3000:]
+    assert not list((tmp_path / "logs").rglob("*.ckpt"))  # no checkpoint of an epoch that trained beside it
+
+
+DDP_SCRIPT = """
+import logging, os, sys, warnings
+import torch
+from pytorch_lightning import Trainer
+from torch import nn
+from torch.utils.data import TensorDataset
+from datamodules.errors import BadArgumentError
+from lightning_modules import SimpleDataModule, SimpleModule
+
+warnings.simplefilter("ignore")
+logging.getLogger("pytorch_lightning").setLevel(logging.ERROR)
+X = torch.randn(160, 4, generator=torch.Generator().manual_seed(0))
+y = torch.arange(160) % 10
+bad = y.clone()
+bad[159] = 12  # the last row of the second process's shard only
+dm = SimpleDataModule(TensorDataset(X, y), TensorDataset(X, bad), validation=None, batch_size=16, eval_batch_size=16)
+module = SimpleModule.classification(nn.Linear(4, 10), num_classes=10)
+trainer = Trainer(accelerator="cpu", strategy="ddp", devices=2, max_epochs=1, logger=False, enable_checkpointing=False,
+                  enable_progress_bar=False, enable_model_summary=False)
+trainer.fit(module, datamodule=dm)
+try:
+    trainer.test(module, datamodule=dm, verbose=False)
+except BadArgumentError as error:
+    os.write(2, f"rank {trainer.global_rank}: {error}\\n".encode())  # one write: the two processes' lines stay whole
+    sys.exit(2)
+"""
+
+
+def test_under_ddp_every_process_refuses_a_label_in_one_processs_shard(tmp_path):
+    """The check's figures are gathered from every process: all refuse alike, none waits for the others."""
+    script = tmp_path / "late_ddp.py"
+    script.write_text(DDP_SCRIPT)
+    done = subprocess.run([sys.executable, str(script)], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr[-3000:]
+    refused = {line for line in done.stderr.splitlines() if line.startswith("rank ")}
+    # rank 0 (whose data is good) refuses too; Lightning may end rank 1 before it prints its own line
+    assert f"rank 0: the test data {CLASSES}" in refused, done.stderr[-3000:]
+    assert refused <= {f"rank {rank}: the test data {CLASSES}" for rank in (0, 1)}, done.stderr[-3000:]

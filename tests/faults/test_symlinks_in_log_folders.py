@@ -1,4 +1,4 @@
-"""Nothing is written through a symbolic link in a log folder (issue 22, class 4).
+"""Nothing is written through a symbolic link in a log folder.
 
 On a shared log folder, a link planted at a run's file (``.run.lock`` -> someone's
 file) would have its target truncated or overwritten by the next run. Each file a
@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, error_lines
+from helpers import ROOT, error_lines
 
 from datamodules.errors import WriteError
 from datamodules.files import append_no_follow, open_no_follow, refuse_links, write_atomically
@@ -174,7 +174,6 @@ def refused_in_one_line(result: subprocess.CompletedProcess, link: Path) -> None
     assert f"{link} is a symbolic link" in error_lines(result.stderr)[0]
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("planted", [".run.lock", "hparams.yaml", "metrics.csv", "results.json",
                                      "checkpoints/last.ckpt", "checkpoints", ""])
 def test_resume_refuses_a_link_in_the_run_and_leaves_its_target_and_the_run_as_they_were(
@@ -202,7 +201,6 @@ def test_resume_refuses_a_link_in_the_run_and_leaves_its_target_and_the_run_as_t
     assert fingerprint(log_dir) == run_before  # nothing of the run rewritten either
 
 
-@pytest.mark.slow
 def test_a_new_run_refuses_a_link_at_the_labs_results_and_leaves_its_target(tmp_path):
     log_dir = tmp_path / "logs"
     target = outside_file(tmp_path)
@@ -212,7 +210,6 @@ def test_a_new_run_refuses_a_link_at_the_labs_results_and_leaves_its_target(tmp_
     assert target.read_bytes() == SECRET
 
 
-@pytest.mark.slow
 def test_islp_lab_refuses_a_link_in_the_run_it_continues(tmp_path):
     def islp_lab(*extra: str) -> subprocess.CompletedProcess:
         return subprocess.run(

@@ -1,10 +1,10 @@
-"""Seeds in parallel: a worker that dies, and signals to the parent, leave no process behind (issue 22, class 5).
+"""Seeds in parallel: a worker that dies, and signals to the parent, leave no process behind.
 
 Each fault goes to a real lab script (two Hitters seeds in two workers) started
 in a session of its own, so that every process of the run shares its process
 group: after the lab exits, a scan of ``/proc`` finds none of them still
 running. A worker killed with ``kill -9`` ends the run with one line naming its
-seed and ``--resume``, which then finishes every seed.
+seed and ``--resume``, which then finishes every seed; so does ``--resume`` after a SIGTERM.
 """
 
 from __future__ import annotations
@@ -19,12 +19,11 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import ROOT
+from helpers import ROOT
 
 from datamodules.errors import LabError
 
 pytestmark = [
-    pytest.mark.slow,
     pytest.mark.skipif(not Path("/proc/self/stat").is_file(), reason="reads processes from /proc (Linux)"),
 ]
 
@@ -171,3 +170,40 @@ def test_a_parent_killed_outright_takes_its_workers_with_it(tmp_path):
     while lab.left_running() and time.monotonic() < deadline:
         time.sleep(0.1)
     assert lab.left_running() == [] and len(workers) == 2
+
+
+def test_sigterm_stops_every_worker_and_resume_finishes_each_seed(tmp_path):
+    command = [sys.executable, "-m", "scripts.lab_hitters", "--seeds", "2", "--jobs", "2", "--max-epochs", "150",
+               "--accelerator", "cpu", "--lasso-lambdas", "3", "--log-dir", str(tmp_path)]
+    lab = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    seed_logs = [tmp_path / "hitters" / "mlp" / f"seed_{seed}" / "version_0" / "metrics.csv" for seed in (0, 1)]
+    deadline = time.monotonic() + 240
+    while not all(log.is_file() and len(log.read_text().splitlines()) > 3 for log in seed_logs):
+        assert lab.poll() is None and time.monotonic() < deadline, "both seeds should be training"
+        time.sleep(0.5)
+    workers = [int(pid) for pid in subprocess.run(["pgrep", "-P", str(lab.pid)], capture_output=True,
+                                                   text=True).stdout.split()]
+    lab.send_signal(signal.SIGTERM)
+    _, stderr = lab.communicate(timeout=120)
+    assert lab.returncode == 128 + signal.SIGTERM
+    assert "--resume" in stderr.splitlines()[-1] and str(tmp_path) in stderr.splitlines()[-1]
+    assert not (tmp_path / "hitters" / "results.json").exists()
+    deadline = time.monotonic() + 30  # no worker left behind (multiprocessing's tracker ends a moment after)
+    while any(_alive(pid) for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert workers and not any(_alive(pid) for pid in workers)
+
+    resumed = subprocess.run([*command, "--resume"], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr
+    results = json.loads((tmp_path / "hitters" / "results.json").read_text())
+    assert [run["epochs"] for run in results["models"]["mlp"]["seeds"]] == [150, 150]
+    assert all(run["version"] == 0 for run in results["models"]["mlp"]["seeds"])  # continued, not restarted
+
+
+def _alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie waiting to be reaped does not)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().split(") ")[-1][0] != "Z"
+    except FileNotFoundError:
+        return False

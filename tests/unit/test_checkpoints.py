@@ -1,31 +1,38 @@
-"""Checkpoints written at most every few seconds, and at every stop: resume stays exact after any kill.
+"""Checkpoints written at most every few seconds, and at every stop; written atomically, read or named as unreadable.
 
 ``IntervalCheckpoint`` (every Trainer's checkpoint callback) writes ``last.ckpt``
 at a run's first epoch, then at most once every ``interval`` seconds, holding
-the epochs in between in memory; the end of ``fit``, an error and a signal
-write the held one. A SIGKILL loses the epochs since the last write, and the
-resumed run still ends exactly as an uninterrupted one.
+the epochs in between in memory; the end of ``fit`` and an error write the held
+one. ``AtomicCheckpointIO`` (every Trainer's) writes whole files or none, and
+names a checkpoint it cannot read; a run's versions are claimed before they are
+written, and the latest one with a checkpoint is the one to resume. (A kill or a
+SIGTERM after a throttled write: ``faults/test_ddp_and_sigkill_resume.py``.)
 """
-
 from __future__ import annotations
 
-import signal
-import subprocess
-import sys
+import errno
+import os
 from pathlib import Path
 
-import pandas as pd
 import pytest
 import torch
-from conftest import ROOT, regression_tensors
+from helpers import regression_tensors
 from pytorch_lightning import Callback
 from pytorch_lightning.plugins.io import TorchCheckpointIO
 from torch import nn
 from torch.utils.data import TensorDataset
 
 from datamodules import SimpleDataModule
-from lightning_modules.checkpoints import CHECKPOINT_INTERVAL, AtomicCheckpointIO, IntervalCheckpoint
+from lightning_modules.checkpoints import (
+    CHECKPOINT_INTERVAL,
+    AtomicCheckpointIO,
+    CheckpointError,
+    DiskFullError,
+    IntervalCheckpoint,
+    write_atomically,
+)
 from lightning_modules.module import SimpleModule
+from lightning_modules.run_logs import ResumableCSVLogger, latest_version
 from lightning_modules.trainer import make_trainer
 
 
@@ -110,120 +117,56 @@ def test_another_checkpoint_writer_writes_every_epoch(tmp_path, monkeypatch):
     assert written == [0, 1, 2]
 
 
-# A run of a small regression (dropout, shuffled batches: resuming must restore both), whose epochs take 0.15 s and
-# whose checkpoint interval is 0.5 s, so some epochs are written and some only held. It prints "WROTE e" / "HELD e"
-# as each epoch's checkpoint is written or held; with --pause it stops still, once it has written a checkpoint after the
-# first (a write the interval allowed) and then held a later epoch, until a signal comes (or 60 s pass).
-DRIVER = """
-import argparse, sys, time
-import torch
-from torch import nn
-from torch.utils.data import TensorDataset
-from pytorch_lightning import Callback
-from datamodules import SimpleDataModule
-from lightning_modules import checkpoints
-from lightning_modules.module import SimpleModule
-from lightning_modules.runs import last_checkpoint
-from lightning_modules.trainer import make_trainer
+# -- atomic writes, unreadable checkpoints, versions -----------------------------------------------------------------
+def test_write_atomically_on_a_full_disk_keeps_the_old_file_and_leaves_no_temporary(tmp_path, monkeypatch):
+    target = tmp_path / "results.json"
+    target.write_text("old")
 
-parser = argparse.ArgumentParser()
-parser.add_argument("log_dir")
-parser.add_argument("--resume", action="store_true")
-parser.add_argument("--pause", action="store_true")
-args = parser.parse_args()
-torch.set_num_threads(1)
-events = []
-original = checkpoints.AtomicCheckpointIO.save_checkpoint
-def save_checkpoint(self, checkpoint, path, storage_options=None):
-    original(self, checkpoint, path, storage_options)
-    events.append(("HELD" if self.holds else "WROTE", checkpoint["epoch"]))
-    print(*events[-1], flush=True)
-checkpoints.AtomicCheckpointIO.save_checkpoint = save_checkpoint
+    def no_space(fd, data):
+        raise OSError(errno.ENOSPC, "No space left on device")
 
-class SlowEpochs(Callback):
-    def on_train_epoch_start(self, trainer, pl_module):
-        time.sleep(0.15)
-        throttled = any(kind == "WROTE" and epoch >= 1 for kind, epoch in events)
-        if args.pause and throttled and events[-1][0] == "HELD":
-            print("PAUSED", flush=True)
-            deadline = time.monotonic() + 60
-            while time.monotonic() < deadline and not trainer.received_sigterm:
-                time.sleep(0.05)
-
-def tensors(rows, seed):
-    generator = torch.Generator().manual_seed(seed)
-    X = torch.randn(rows, 4, generator=generator)
-    return X, X @ torch.arange(1.0, 5.0) + 0.5 * torch.randn(rows, generator=generator)
-
-torch.manual_seed(0)
-datamodule = SimpleDataModule(TensorDataset(*tensors(300, 0)), TensorDataset(*tensors(60, 1)), validation=0.2,
-                              batch_size=16)
-network = nn.Sequential(nn.Linear(4, 16), nn.ReLU(), nn.Dropout(0.3), nn.Linear(16, 1), nn.Flatten(0))
-module = SimpleModule.regression(network, metrics=["mae"])
-trainer = make_trainer("lab", "net", max_epochs=12, accelerator="cpu", log_dir=args.log_dir, resume=args.resume,
-                       enable_progress_bar=False, callbacks=[SlowEpochs()])
-trainer.checkpoint_callback.interval = 0.5
-trainer.fit(module, datamodule=datamodule, ckpt_path=last_checkpoint(trainer))
-torch.save(module.state_dict(), args.log_dir + "/final_weights.pt")
-print("DONE", flush=True)
-"""
+    monkeypatch.setattr(os, "write", no_space)
+    with pytest.raises(DiskFullError, match=r"^the disk is full: could not write .*results\.json \(.* free on that"):
+        write_atomically(target, b"new", kept="the previous results.json is kept")
+    monkeypatch.undo()
+    assert target.read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["results.json"]
 
 
-def drive(tmp_path: Path, log_dir: Path, *extra: str, **popen) -> subprocess.Popen:
-    driver = tmp_path / "driver.py"
-    if not driver.exists():
-        driver.write_text(DRIVER)
-    return subprocess.Popen([sys.executable, str(driver), str(log_dir), *extra], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, cwd=ROOT, **popen)
+@pytest.mark.parametrize(
+    "content, reason",
+    [(b"", "it is empty (0 bytes"), (b"PK\x03\x04" + b"\0" * 60, "it is cut short (64 bytes"),
+     (b"epoch,loss\n0,1.0\n", "it is not a checkpoint")],
+    ids=["empty", "cut short", "not a checkpoint"],
+)
+def test_a_checkpoint_that_cannot_be_read_is_named(tmp_path, content, reason):
+    path = tmp_path / "last.ckpt"
+    path.write_bytes(content)
+    with pytest.raises(CheckpointError) as raised:
+        AtomicCheckpointIO().load_checkpoint(path)
+    assert str(raised.value).startswith(f"checkpoint {path} cannot be read: {reason}")
+    assert "\n" not in str(raised.value)
 
 
-def finished(process: subprocess.Popen) -> str:
-    out, err = process.communicate(timeout=300)
-    assert process.returncode == 0 and "DONE" in out, err[-3000:]
-    return out
+def test_latest_version_is_the_newest_with_a_checkpoint(tmp_path):
+    folder = tmp_path / "lab" / "mlp"
+    for number, files in {0: ["checkpoints/last.ckpt"], 1: ["checkpoints/last.ckpt"], 2: ["hparams.yaml", "metrics.csv"],
+                          3: [], 4: ["checkpoints/.last.ckpt.x1.tmp"]}.items():
+        (folder / f"version_{number}").mkdir(parents=True)
+        for name in files:
+            (folder / f"version_{number}" / name).parent.mkdir(parents=True, exist_ok=True)
+            (folder / f"version_{number}" / name).write_bytes(b"x")
+    assert latest_version(tmp_path / "lab", "mlp") == 1
+    assert latest_version(tmp_path / "lab", "nothing") is None
 
 
-@pytest.fixture(scope="module")
-def uninterrupted(tmp_path_factory) -> Path:
-    folder = tmp_path_factory.mktemp("uninterrupted")
-    saves = [line for line in finished(drive(folder, folder / "logs")).splitlines() if line.startswith(("WROTE", "HELD"))]
-    assert saves[0] == "WROTE 0" and any(save.startswith("HELD") for save in saves)  # the interval held some epochs
-    assert (folder / "logs/lab/net/version_0/checkpoints/last.ckpt").is_file()
-    return folder / "logs"
+def test_new_loggers_claim_distinct_versions_before_writing(tmp_path):
+    first, second = (ResumableCSVLogger(str(tmp_path), name="mlp") for _ in range(2))
+    assert (first.version, second.version) == (0, 1)  # neither has logged yet: the folder is the claim
+    assert sorted(p.name for p in (tmp_path / "mlp").iterdir()) == ["version_0", "version_1"]
 
 
-@pytest.mark.parametrize("signum", [signal.SIGKILL, signal.SIGTERM], ids=["SIGKILL", "SIGTERM"])
-def test_a_run_stopped_after_a_throttled_checkpoint_resumes_to_the_uninterrupted_figures(tmp_path, uninterrupted, signum):
-    """SIGKILL: nothing runs, the epochs held since the last write are lost, ``--resume`` continues from that write.
-    SIGTERM: the run writes the epoch it held before it stops, and continues from there. Both end as the run that
-    was never stopped: every epoch logged once, the same figures, the same weights."""
-    log_dir = tmp_path / "logs"
-    process = drive(tmp_path, log_dir, "--pause")
-    events = []
-    for line in process.stdout:
-        if line.startswith(("WROTE", "HELD")):
-            kind, epoch = line.split()
-            events.append((kind, int(epoch)))
-        if line.startswith("PAUSED"):
-            process.send_signal(signum)
-            break
-    process.communicate(timeout=120)
-    assert process.returncode == (-signal.SIGKILL if signum == signal.SIGKILL else 128 + signal.SIGTERM)
-    written = [epoch for kind, epoch in events if kind == "WROTE"]
-    held = events[-1][1]
-    assert events[-1][0] == "HELD" and written[-1] >= 1 and held > written[-1]  # a throttled write, then held epochs
-    checkpoint = log_dir / "lab/net/version_0/checkpoints/last.ckpt"
-    expected = written[-1] if signum == signal.SIGKILL else held  # a SIGTERM writes the held epoch as it stops
-    assert checkpoint_epoch(checkpoint) == expected
-
-    resumed = finished(drive(tmp_path, log_dir, "--resume"))
-    first = next(line for line in resumed.splitlines() if line.startswith(("WROTE", "HELD")))
-    assert first == f"WROTE {expected + 1}"  # it continued after the checkpoint: nothing trained twice, nothing skipped
-    assert not (log_dir / "lab/net/version_1").exists()
-    straight = pd.read_csv(uninterrupted / "lab/net/version_0/metrics.csv", float_precision="round_trip")
-    stopped = pd.read_csv(log_dir / "lab/net/version_0/metrics.csv", float_precision="round_trip")
-    pd.testing.assert_frame_equal(straight, stopped)
-    assert stopped.loc[stopped["train_loss_epoch"].notna(), "epoch"].tolist() == list(range(12))
-    weights = torch.load(log_dir / "final_weights.pt", weights_only=True)
-    for name, tensor in torch.load(uninterrupted / "final_weights.pt", weights_only=True).items():
-        assert torch.equal(weights[name], tensor), name
+def test_every_trainer_writes_checkpoints_atomically(tmp_path):
+    trainer = make_trainer("lab", "net", max_epochs=1, accelerator="cpu", log_dir=tmp_path)
+    assert isinstance(trainer.strategy.checkpoint_io, AtomicCheckpointIO)
+    own = AtomicCheckpointIO()
+    assert make_trainer("lab", "net", max_epochs=1, accelerator="cpu", log_dir=tmp_path, plugins=own).strategy.checkpoint_io is own

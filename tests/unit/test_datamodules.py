@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import numpy as np
+import pandas as pd
 import pytest
 import torch
-from conftest import regression_tensors
+from helpers import quiet_trainer, regression_tensors
+from torch import nn
 from torch.utils.data import TensorDataset
 
 from datamodules import SimpleDataModule
 from datamodules.batching import ShardedSampler, TensorBatches
+from datamodules.errors import BadArgumentError
 from datamodules.hitters import HittersDataModule, load_hitters
 from datamodules.nyse import NYSEDataModule, load_nyse
 from datamodules.splitting import held_out_rows
+from lightning_modules.module import SimpleModule
 
 
 def make_module(validation, rows: int = 100, **kwargs) -> SimpleDataModule:
@@ -141,3 +146,53 @@ def test_nyse_lags_are_configurable_and_checked():
         load_nyse(layout="sequence", day_of_week=True)
     with pytest.raises(ValueError, match="lags"):
         load_nyse(lags=0)
+
+
+# -- inputs a reader tries: taken, or refused naming the argument ----------------------------------------------------
+X = torch.randn(100, 4, generator=torch.Generator().manual_seed(0))
+Y_REAL = torch.randn(100, generator=torch.Generator().manual_seed(1))
+FRAME = pd.DataFrame(X.numpy(), columns=list("abcd")).assign(target=Y_REAL.numpy())
+
+
+@pytest.mark.parametrize(
+    ("attempt", "expected"),
+    [
+        (lambda: SimpleDataModule(X.numpy(), X.numpy()), "train_dataset is one ndarray: .*give \\(X, y\\)"),
+        (lambda: SimpleDataModule(FRAME, FRAME), "train_dataset is one DataFrame"),
+        (lambda: SimpleDataModule([[1.0, 2.0], [3.0, 4.0]], [[1.0], [2.0]]), "train_dataset is a list of 2 lists"),
+        (lambda: SimpleDataModule((X, Y_REAL), (X, Y_REAL[:50])), r"test_dataset: .*test_dataset\[1\] has 50"),
+        (lambda: SimpleDataModule((FRAME.assign(league="A"), FRAME["target"]), (X, Y_REAL)),
+         r"train_dataset\[0\] has columns that are not numbers \(league\)"),
+        (lambda: SimpleDataModule((X, Y_REAL), (X, Y_REAL), batch_size=2.5), "batch_size must be a whole number"),
+        (lambda: SimpleDataModule((X, Y_REAL), (X, Y_REAL), batch_size="32"), "batch_size must be a whole number"),
+        (lambda: SimpleDataModule((X, Y_REAL), (X, Y_REAL), validation="20"), "validation='20'"),
+        (lambda: SimpleDataModule((X, Y_REAL), (X, Y_REAL), validation=np.float64(1.5)), "validation fraction"),
+        (lambda: SimpleDataModule.fromarrays(X, Y_REAL, test="0.2"), "test='0.2'"),
+        (lambda: SimpleModule.classification(nn.Linear(4, 10), num_classes="10"), "num_classes must be a whole number"),
+        (lambda: SimpleModule.regression(nn.Linear(4, 1), lr="0.01"), "learning rate must be a number"),
+        (lambda: SimpleModule.regression(nn.Linear), "model must be a network .*the class Linear"),
+    ],
+    ids=["ndarray", "dataframe", "lists", "unequal-tuple", "text-column", "batch-2.5", "batch-str",
+         "validation-str", "validation-1.5", "test-str", "num-classes-str", "lr-str", "model-class"],
+)
+def test_a_readers_input_is_refused_naming_the_argument(attempt, expected) -> None:
+    with pytest.raises(BadArgumentError, match=expected) as caught:
+        attempt()
+    assert "\n" not in str(caught.value)
+
+
+def test_inputs_whose_meaning_is_clear_are_taken() -> None:
+    # (X, y) as numpy arrays, a DataFrame and a Series; numpy numbers for counts and sizes
+    dm = SimpleDataModule((FRAME[list("abcd")], FRAME["target"]), (X.numpy(), Y_REAL.numpy()),
+                          validation=np.int64(20), batch_size=np.int64(16))
+    dm.setup()
+    assert dm.sizes() == {"train": 80, "validation": 20, "test": 100} and dm.batch_size == 16
+    x, y = next(iter(dm.train_dataloader()))
+    assert x.dtype == y.dtype == torch.float32 and x.shape == (16, 4)
+    same = SimpleDataModule(TensorDataset(X, Y_REAL), TensorDataset(X, Y_REAL), validation=20)
+    same.setup()
+    assert torch.equal(same.val_data[0], dm.val_data[0])  # the book's rows for the seed, whatever the input type
+    fraction = SimpleDataModule.fromarrays(X, Y_REAL, test=np.float32(0.2), validation=np.float32(0.1))
+    fraction.setup()
+    assert fraction.sizes() == {"train": 70, "validation": 10, "test": 20}
+    quiet_trainer().fit(SimpleModule.regression(nn.Linear(4, 1)), datamodule=dm)

@@ -13,7 +13,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import MNIST_TEST, MNIST_TRAIN, numbered_images
+from data_files import MNIST_TEST, MNIST_TRAIN, numbered_images
 from pytorch_lightning import LightningModule, Trainer
 from torch import nn
 from torchvision import datasets

@@ -3,9 +3,7 @@ on small files written in each real format: ISLP's own, the Large Movie Review D
 
 from __future__ import annotations
 
-import gzip
-import hashlib
-import pickle
+import re
 import shutil
 import urllib.error
 from pathlib import Path
@@ -15,70 +13,28 @@ import pytest
 import scipy.sparse as sp
 import torch
 import torchvision.datasets.utils
+from data_files import (
+    COLUMNS,
+    KERAS_RANKS,
+    LENGTH,
+    REVIEWS,
+    ROWS,
+    md5,
+    write_aclimdb,
+    write_archive,
+    write_islp,
+    write_keras,
+    write_reviews,
+)
 from ISLP.torch import imdb as islp
-from test_imdb_data import KERAS_RANKS, REVIEWS, write_aclimdb, write_archive, write_keras
 
 from datamodules.batching import SparseRows
-from datamodules.errors import CorruptDataError, DataUnavailableError
-from datamodules.imdb import IMDBDataModule, book, load_lookup, load_sequential, load_sparse, load_tensor
+from datamodules.errors import BadArgumentError, CorruptDataError, DataUnavailableError
+from datamodules.imdb import IMDBDataModule, book, load_lookup, load_sequential, load_sparse, load_tensor, sources
 from datamodules.imdb.sources import ARCHIVE
 from datamodules.imdb.text import tokenize
 
-COLUMNS, LENGTH = 10_003, 500
-ROWS = {"train": 24, "test": 9}
 TENSOR_FILES = [f"IMDB_{kind}_{split}.tensor" for kind in ("X", "S") for split in ("train", "test")]
-
-
-def md5(path: Path) -> str:
-    with open(path, "rb") as file:
-        return hashlib.file_digest(file, "md5").hexdigest()
-
-
-def islp_contents() -> dict[str, object]:
-    """What ISLP's files hold, made as its build script makes them: Keras-style reviews
-    (start marker, indices 2-10002, some longer than 500), one-hot rows, pre-padded int32 sequences."""
-    rng = np.random.default_rng(7)
-    contents: dict[str, object] = {}
-    for split, rows in ROWS.items():
-        reviews = [np.r_[1, rng.integers(2, COLUMNS, size=rng.integers(3, 700))] for _ in range(rows)]
-        dense = np.zeros((rows, COLUMNS), dtype=np.float32)
-        padded = np.zeros((rows, LENGTH), dtype=np.int32)
-        for i, review in enumerate(reviews):
-            dense[i, review] = 1.0
-            kept = review[-LENGTH:]
-            padded[i, LENGTH - len(kept):] = kept
-        contents[f"IMDB_X_{split}.tensor"] = torch.from_numpy(dense).to_sparse()
-        contents[f"IMDB_S_{split}.tensor"] = torch.from_numpy(padded)
-        contents[f"IMDB_X_{split}.npz"] = sp.csr_matrix(dense)
-        contents[f"IMDB_Y_{split}.npy"] = (np.arange(rows) % 3 == 0).astype(np.float32)
-    contents["IMDB_word_index.pkl"] = {0: "<PAD>", 1: "<START>", 2: "<UNK>", 4: "the"} | {
-        i: f"word{i}" for i in range(5, COLUMNS)
-    }
-    return contents
-
-
-def write_islp(root: Path, monkeypatch: pytest.MonkeyPatch, gunzipped: bool = True) -> dict[str, object]:
-    """ISLP's files as it leaves them in ``root`` (each ``.tensor.gz`` with, if ``gunzipped``, its
-    ``.tensor`` beside it), registered with their MD5s."""
-    root.mkdir(parents=True, exist_ok=True)
-    contents = islp_contents()
-    for name, value in contents.items():
-        path = root / name
-        if name.endswith(".tensor"):
-            torch.save(value, path)
-            with open(path, "rb") as source, gzip.open(root / f"{name}.gz", "wb") as target:
-                shutil.copyfileobj(source, target)
-            if not gunzipped:
-                path.unlink()
-        elif name.endswith(".npz"):
-            sp.save_npz(path, value)
-        elif name.endswith(".npy"):
-            np.save(path, value)
-        else:
-            path.write_bytes(pickle.dumps(value))
-    for name in book.ISLP_MD5:
-        monkeypatch.setitem(book.ISLP_MD5, name, md5(root / name))
-    return contents
 
 
 def forbid_downloads(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -345,3 +301,30 @@ def test_validation_zero_holds_out_nothing_and_more_than_all_is_refused(tmp_path
     assert X_train.shape[0] == ROWS["train"] and X_valid.shape[0] == 0
     with pytest.raises(ValueError, match="validation=25"):
         load_sparse(root=str(root), validation=25)
+
+
+# -- bad arguments ---------------------------------------------------------------------------------------------------
+def test_the_book_loaders_refuse_their_own_bad_arguments(tmp_path, monkeypatch):
+    root = write_reviews(tmp_path / "IMDB", per_label=5)
+
+    def no_reading(path):
+        raise AssertionError("a bad argument must be refused before any review is read")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(sources, "read_reviews", no_reading)
+        for validation in (-1, 0.2, "100"):
+            with pytest.raises(BadArgumentError, match=rf"load_sparse\(validation={re.escape(repr(validation))}\)"):
+                load_sparse(root=str(root), validation=validation)
+    with pytest.raises(BadArgumentError, match=r"validation=11\): more than the 10 training rows"):
+        load_sparse(root=str(root), validation=11)
+    (X_train, _), (X_valid, _), _ = load_sparse(root=str(root), validation=10)
+    assert X_train.shape[0] == 0 and X_valid.shape[0] == 10
+
+
+@pytest.mark.parametrize("loader", [load_sequential, load_sparse, load_tensor, load_lookup])
+def test_a_file_as_root_is_named(tmp_path: Path, loader) -> None:
+    afile = tmp_path / "notes.txt"
+    afile.write_text("not a folder")
+    for root in (afile, afile / "IMDB"):
+        with pytest.raises(BadArgumentError, match=rf"{loader.__name__}\(root=.*{afile} is a file, not a folder"):
+            loader(root=str(root))

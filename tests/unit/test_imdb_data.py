@@ -2,74 +2,27 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 import shutil
-import tarfile
 import urllib.error
 from pathlib import Path
 
-import numpy as np
 import pytest
 import scipy.sparse as sp
 import torch
 import torchvision.datasets.utils
+from data_files import KERAS_RANKS, WORD_INDEX, write_aclimdb, write_archive, write_keras
 
 from datamodules.base import SyntheticDataWarning
 from datamodules.batching import SparseRows
-from datamodules.errors import CorruptDataError, DataUnavailableError
+from datamodules.errors import BadArgumentError, CorruptDataError, DataUnavailableError
 from datamodules.imdb import IMDBDataModule, sources
 from datamodules.imdb.cache import CACHE_ERRORS, EncodedIMDB
+from datamodules.imdb.datamodule import read_reviews_file
 from datamodules.imdb.sources import ARCHIVE, ARCHIVE_URL
 from datamodules.imdb.text import Sequences, bag_of_words, pad_sequences, tokenize
 
-
-def file_digest(path: Path, algorithm: str) -> str:
-    with open(path, "rb") as file:
-        return hashlib.file_digest(file, algorithm).hexdigest()
-
-
-# Training counts: film 36; awful, great, the, was 12 each (ties: alphabetical); the rest once.
-SINGLES = ("alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel", "india", "juliet", "kilo", "lima")
-REVIEWS = {
-    "train": {
-        "pos": [f"The film film film was great, GREAT!<br />{word}." for word in SINGLES[:6]],
-        "neg": [f"The film film film was awful; AWFUL...<br /><br />{word}" for word in SINGLES[6:]],
-    },
-    "test": {
-        "pos": ["A great film, zyzzyva!", "Great great great.", "What a film!"],
-        "neg": ["An awful film.", "Awful, awful<br />zyzzyva", "Not the film for me."],
-    },
-}
-WORD_INDEX = {"film": 3, "awful": 4, "great": 5, "the": 6, "was": 7} | {w: 8 + i for i, w in enumerate(SINGLES)}
 # "The film film film was great, GREAT!<br />alpha." encoded by hand
 ALPHA_REVIEW = [1, 6, 3, 3, 3, 7, 5, 5, 8]
-
-
-def write_aclimdb(root: Path) -> Path:
-    """An ``aclImdb`` tree with REVIEWS, plus files the reader must ignore."""
-    for split, labels in REVIEWS.items():
-        for label, texts in labels.items():
-            folder = root / "aclImdb" / split / label
-            folder.mkdir(parents=True)
-            for i, text in enumerate(texts):
-                (folder / f"{i}_{8 if label == 'pos' else 2}.txt").write_text(text, encoding="utf-8")
-    (root / "aclImdb" / "train" / "unsup").mkdir()
-    (root / "aclImdb" / "train" / "unsup" / "0_0.txt").write_text("unlabelled unlabelled unlabelled")
-    (root / "aclImdb" / "train" / "urls_pos.txt").write_text("http://www.imdb.com/title/tt0000000/")
-    (root / "aclImdb" / "imdb.vocab").write_text("the\nfilm\n")
-    return root / "aclImdb"
-
-
-def write_archive(root: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """``aclImdb_v1.tar.gz`` holding the tree, registered as the known checksum."""
-    tree = write_aclimdb(root / "tree")
-    archive = root / ARCHIVE
-    with tarfile.open(archive, "w:gz") as tar:
-        tar.add(tree, arcname="aclImdb")
-    shutil.rmtree(root / "tree")
-    monkeypatch.setitem(sources.CHECKSUMS, ARCHIVE, ("md5", file_digest(archive, "md5")))
-    return archive
 
 
 def features_and_labels(
@@ -226,7 +179,6 @@ def test_damaged_cache_is_rebuilt_with_a_warning(acl_dir: Path, damage: str):
     assert [p.name for p in cache.parent.iterdir()] == [cache.name]  # no temporary file left
 
 
-
 def test_offline_without_data_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     def offline(url, root, filename=None, md5=None, **kwargs):
         (Path(root) / filename).write_bytes(b"\x1f\x8b partial")  # a download cut short
@@ -285,24 +237,6 @@ def test_corrupt_archive_is_a_checksum_error(tmp_path: Path, monkeypatch: pytest
 
 
 # -- the Keras format --------------------------------------------------------------
-KERAS_RANKS = {"the": 1, "and": 2, "a": 3, "of": 4, "film": 5, "great": 6, "awful": 7, "rare": 8}
-
-
-def write_keras(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """``imdb.npz`` (object arrays of word-rank lists) and ``imdb_word_index.json``, as Keras stores them."""
-    def ragged(lists: list[list[int]]) -> np.ndarray:
-        array = np.empty(len(lists), dtype=object)
-        array[:] = [list(x) for x in lists]
-        return array
-
-    root.mkdir(parents=True, exist_ok=True)
-    x_train = [[1, 5, 6, 6], [1, 5, 7], [3, 5, 6, 8], [4, 7, 7, 2]]
-    x_test = [[1, 6], [5, 7, 8]]
-    np.savez(root / "imdb.npz", x_train=ragged(x_train), y_train=np.array([1, 0, 1, 0]),
-             x_test=ragged(x_test), y_test=np.array([1, 0]))
-    (root / "imdb_word_index.json").write_text(json.dumps(KERAS_RANKS))
-    for name in ("imdb.npz", "imdb_word_index.json"):
-        monkeypatch.setitem(sources.CHECKSUMS, name, ("sha256", file_digest(root / name, "sha256")))
 
 
 def test_keras_files_keep_the_keras_index_space(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
@@ -373,3 +307,23 @@ def test_encode_a_users_review(acl_dir: Path):
 def test_invalid_features_are_refused():
     with pytest.raises(ValueError, match="bag_of_words"):
         IMDBDataModule(features="tfidf")
+
+
+# -- reviews to score, from a file -----------------------------------------------------------------------------------
+def test_reviews_are_read_from_a_file_one_per_line(tmp_path):
+    reviews = tmp_path / "reviews.txt"
+    reviews.write_text("\ufeffA wonderful film.\n\n  Dull and far too long.  \n" + "word " * 50_000 + "\n")
+    texts = read_reviews_file(reviews, "--predict-file")
+    assert texts[:2] == ["A wonderful film.", "Dull and far too long."] and len(texts[2]) > 200_000
+    datamodule = IMDBDataModule(synthetic=True, predict_file=str(reviews))
+    assert datamodule.predict_texts is None and list(datamodule.reviews_file) == texts  # read again, a batch at a time
+    with pytest.raises(BadArgumentError, match="no such file"):
+        read_reviews_file(tmp_path / "missing.txt", "--predict-file")
+    (tmp_path / "empty.txt").write_text("\n \n")
+    with pytest.raises(BadArgumentError, match="holds no reviews"):
+        read_reviews_file(tmp_path / "empty.txt", "--predict-file")
+    (tmp_path / "latin1.txt").write_bytes("fine\nun film très ennuyeux\n".encode("latin-1"))
+    with pytest.raises(CorruptDataError, match=r"is not UTF-8 text \(byte 0xe8 on line 2\)"):
+        read_reviews_file(tmp_path / "latin1.txt", "--predict-file")
+    with pytest.raises(BadArgumentError, match="not both"):
+        IMDBDataModule(synthetic=True, predict_texts=["a film"], predict_file=str(reviews))

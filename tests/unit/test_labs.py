@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 import yaml
-from conftest import ROOT, load_script
+from helpers import ROOT, load_script
 from pytorch_lightning import Trainer
 
 from datamodules.base import InMemoryDataModule

@@ -14,7 +14,7 @@ import ISLP.torch
 import numpy as np
 import pytest
 import torch
-from conftest import MNIST_TEST, MNIST_TRAIN, numbered_images
+from data_files import MNIST_TEST, MNIST_TRAIN, numbered_images
 from pytorch_lightning import Trainer, seed_everything
 from torch import nn
 from torch.utils.data import DataLoader, Subset

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import warnings
+
+import numpy as np
 import pytest
 import torch
-from conftest import regression_tensors
+from helpers import quiet_trainer, regression_tensors
 from sklearn.metrics import accuracy_score, mean_absolute_error, r2_score
 from torch import nn
-from torch.utils.data import TensorDataset
+from torch.optim import RMSprop
+from torch.utils.data import DataLoader, TensorDataset
 from torchmetrics import MeanAbsoluteError, R2Score
 from torchmetrics.classification import BinaryAccuracy, MulticlassAccuracy
 
 from datamodules import SimpleDataModule
+from datamodules.errors import BadArgumentError
 from lightning_modules.module import SimpleModule
 from lightning_modules.trainer import make_trainer
 
@@ -128,3 +133,86 @@ def test_checkpoint_reloads_hyperparameters_and_weights(tmp_path):
     reloaded = SimpleModule.load_from_checkpoint(checkpoint, model=nn.Linear(4, 1))
     assert reloaded.hparams.lr == 0.005 and reloaded.hparams.metrics == ["mae"]
     assert torch.equal(reloaded.model.weight, module.model.weight)
+
+
+# -- a reader's mistakes: an error saying what to give ---------------------------------------------------------------
+X = torch.randn(100, 4, generator=torch.Generator().manual_seed(0))
+Y_REAL = torch.randn(100, generator=torch.Generator().manual_seed(1))
+LABELS = torch.arange(100) % 10
+
+
+def fit(module: SimpleModule, y: torch.Tensor) -> None:
+    quiet_trainer().fit(module, datamodule=SimpleDataModule(TensorDataset(X, y), TensorDataset(X, y), validation=0.2))
+
+
+@pytest.mark.parametrize(
+    ("attempt", "expected"),
+    [
+        (lambda: SimpleDataModule.fromarrays(X.numpy(), np.zeros(120)),
+         "fromarrays: .* array 1 of 2 has 100, array 2 of 2 has 120"),
+        (lambda: SimpleModule.regression(nn.Linear(4, 1), loss=nn.CrossEntropyLoss()),
+         r"loss=CrossEntropyLoss\(\) is a loss for classification .*not for regression"),
+        (lambda: SimpleModule.classification(nn.Linear(4, 3), num_classes=3, loss=nn.MSELoss()),
+         r"loss=MSELoss\(\) is a loss for regression"),
+        (lambda: SimpleModule.binary_classification(nn.Linear(4, 1), loss=nn.BCELoss()),
+         r"BCEWithLogitsLoss"),
+        (lambda: fit(SimpleModule.binary_classification(nn.Linear(4, 1)), (LABELS % 2 + 1).float()),
+         "first validation batch has targets 1, 2, but binary_classification needs 0 or 1"),
+        (lambda: fit(SimpleModule.classification(nn.Linear(4, 5), num_classes=5), LABELS),
+         r"class labels from \d to 9, but num_classes=5 .* give num_classes=10"),
+        (lambda: fit(SimpleModule.classification(nn.Linear(4, 10), num_classes=5), LABELS),
+         "network gives 10 outputs per row but num_classes=5"),
+        (lambda: fit(SimpleModule.regression(nn.Linear(4, 1)), LABELS),
+         "torch.int64 targets, but a regression needs numbers"),
+        (lambda: fit(SimpleModule.regression(nn.Linear(4, 10)), Y_REAL),
+         r"outputs of shape \(\d+, 10\) for targets of shape \(\d+,\)"),
+        (lambda: fit(SimpleModule.classification(nn.Linear(4, 10), num_classes=10), LABELS.float()),
+         "torch.float32 targets, but classification needs class indices"),
+        (lambda: SimpleDataModule(TensorDataset(X[:0], Y_REAL[:0]), TensorDataset(X, Y_REAL)),
+         "train_dataset is empty"),
+        (lambda: quiet_trainer().fit(SimpleModule.regression(nn.Linear(4, 1)), DataLoader(TensorDataset(X[:0], Y_REAL[:0]))),
+         "the training data is empty"),
+        (lambda: quiet_trainer().test(SimpleModule.regression(nn.Linear(4, 1)),
+                                      datamodule=SimpleDataModule(TensorDataset(X, Y_REAL), TensorDataset(X[:0], Y_REAL[:0]))),
+         "the test set is empty"),
+        (lambda: quiet_trainer().test(SimpleModule.regression(nn.Linear(4, 1)),
+                                      datamodule=SimpleDataModule.fromarrays(X, Y_REAL)),
+         "the test set is empty .*fromarrays: test="),
+        (lambda: quiet_trainer().test(SimpleModule.regression(nn.Linear(4, 1)), DataLoader(TensorDataset(X[:0], Y_REAL[:0]))),
+         "the test data is empty"),
+    ],
+    ids=["lengths", "regression-ce", "classification-mse", "bce", "binary-1-2", "labels-beyond",
+         "outputs-vs-classes", "regression-int", "regression-10-outputs", "classification-float",
+         "empty-train", "empty-train-loader", "empty-test", "fromarrays-no-test", "empty-test-loader"],
+)
+def test_a_readers_mistake_is_an_error_saying_what_to_give(attempt, expected) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with pytest.raises(BadArgumentError, match=expected) as caught:
+            attempt()
+    assert isinstance(caught.value, ValueError) and "\n" not in str(caught.value)
+
+
+def test_the_checks_leave_good_tasks_alone_and_run_once_per_stage_and_epoch(monkeypatch: pytest.MonkeyPatch) -> None:
+    checked: list[str] = []
+    original = SimpleModule._check_batch
+
+    def spy(self, stage, output, y):
+        checked.append(stage)
+        return original(self, stage, output, y)
+
+    monkeypatch.setattr(SimpleModule, "_check_batch", spy)
+    data = SimpleDataModule(TensorDataset(X, LABELS % 2), TensorDataset(X, LABELS % 2), validation=0.2, batch_size=10)
+    trainer = quiet_trainer(max_epochs=2, num_sanity_val_steps=0)
+    trainer.fit(SimpleModule.binary_classification(nn.Linear(4, 1)), datamodule=data)
+    assert checked == ["train", "valid", "train", "valid"]  # 8 training batches an epoch, one check each
+    fit(SimpleModule.regression(nn.Linear(4, 1), loss=nn.L1Loss()), Y_REAL)
+    fit(SimpleModule.classification(nn.Linear(4, 10), num_classes=10), LABELS)
+    ignored = LABELS.clone()
+    ignored[::7] = -100  # CrossEntropyLoss's ignore_index is not a label out of range
+    fit(SimpleModule.classification(nn.Linear(4, 10), num_classes=10), ignored)
+
+
+def test_an_optimizer_of_another_network_is_refused():
+    with pytest.raises(ValueError, match="not the model's"):
+        SimpleModule.regression(nn.Linear(3, 1), optimizer=RMSprop(nn.Linear(3, 1).parameters()))

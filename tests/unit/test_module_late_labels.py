@@ -1,24 +1,22 @@
-"""A label outside the task anywhere in a stage is refused, not only in its first batch (issue 22, class 3).
+"""SimpleModule's target checks: a label outside the task anywhere in a stage is refused, not only in its first batch.
 
 ``SimpleModule`` checks the first batch of each stage at once; every later batch's
 targets are checked at the end of the stage's epoch (no device sync per step), in the
 same words: a binary target 2 in the last test batch is refused, not tested on, and a
 class label 12 with ``num_classes=10`` is refused in one line where torch's loss would
-end in ``IndexError: Target 12 is out of bounds``.
+end in ``IndexError: Target 12 is out of bounds``. (The same refusal through ``islp-lab`` and under
+DDP: ``faults/test_stale_and_wrong_data.py``.)
 """
 
 from __future__ import annotations
 
 import logging
 import math
-import subprocess
-import sys
-import textwrap
 import warnings
-from pathlib import Path
 
 import pytest
 import torch
+from helpers import CLASSES
 from pytorch_lightning import Trainer
 from torch import nn
 from torch.utils.data import TensorDataset
@@ -28,13 +26,10 @@ from datamodules.errors import BadArgumentError
 from lightning_modules import SimpleDataModule, SimpleModule
 from lightning_modules.checks import loss_safe_labels
 
-ROOT = Path(__file__).resolve().parents[1]
 ROWS, BATCH = 160, 16
 X = torch.randn(ROWS, 4, generator=torch.Generator().manual_seed(0))
 
 BINARY = "has targets 0, 1, 2, but binary_classification needs 0 or 1: recode them"
-CLASSES = ("has class labels from 0 to 12, but num_classes=10 takes labels 0 to 9: give num_classes=13 if the "
-           "labels are 0 to 12, or renumber the classes from 0")
 STAGE_NAMES = {"train": "training", "valid": "validation", "test": "test"}
 
 
@@ -139,79 +134,3 @@ def test_good_data_with_ignored_rows_trains_and_tests_as_before():
     y[::7] = -100  # CrossEntropyLoss's ignore_index: not a label out of range
     figures = fit_and_test(module_for("classification"), data_with("test", y, y))
     assert set(figures) == {"test_loss", "test_accuracy"} and all(math.isfinite(v) for v in figures.values())
-
-
-# -- a run from the command line: one line, exit status 2, no traceback -----------------------------------------
-READERS_DATA = """
-import torch
-from datamodules.base import InMemoryDataModule
-
-class LateLabel(InMemoryDataModule):
-    '''A reader's own data module: 28 x 28 'digits' whose last row holds label 12.'''
-
-    def load(self):
-        X = torch.rand(300, 1, 28, 28, generator=torch.Generator().manual_seed(0))
-        y = torch.arange(300) % 10
-        bad = y.clone()
-        bad[-1] = 12
-        return (X, y), (X, bad)
-"""
-
-
-@pytest.mark.slow
-def test_islp_lab_refuses_a_late_bad_label_in_one_line(tmp_path):
-    (tmp_path / "readers_data.py").write_text(textwrap.dedent(READERS_DATA))
-    command = [
-        sys.executable, "-m", "lightning_modules.cli", "fit", "--config", str(ROOT / "scripts/configs/mnist_mlr.yaml"),
-        "--data", "readers_data.LateLabel", "--data.init_args.validation", "test", "--data.init_args.batch_size", "32",
-        "--trainer.max_epochs", "2", "--trainer.accelerator", "cpu", "--trainer.enable_model_summary", "false",
-        "--trainer.logger.init_args.save_dir", str(tmp_path / "logs"),
-    ]
-    env = {"PYTHONPATH": f"{tmp_path}:{ROOT}", "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
-    done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=300, env=env)
-    assert done.returncode == 2, done.stderr[-3000:]
-    assert "Traceback" not in done.stderr and "IndexError" not in done.stderr
-    errors = [line for line in done.stderr.splitlines() if "error" in line]
-    assert errors == [f"islp-lab: error: the validation data {CLASSES}"], done.stderr[-3000:]
-    assert not list((tmp_path / "logs").rglob("*.ckpt"))  # no checkpoint of an epoch that trained beside it
-
-
-DDP_SCRIPT = """
-import logging, os, sys, warnings
-import torch
-from pytorch_lightning import Trainer
-from torch import nn
-from torch.utils.data import TensorDataset
-from datamodules.errors import BadArgumentError
-from lightning_modules import SimpleDataModule, SimpleModule
-
-warnings.simplefilter("ignore")
-logging.getLogger("pytorch_lightning").setLevel(logging.ERROR)
-X = torch.randn(160, 4, generator=torch.Generator().manual_seed(0))
-y = torch.arange(160) % 10
-bad = y.clone()
-bad[159] = 12  # the last row of the second process's shard only
-dm = SimpleDataModule(TensorDataset(X, y), TensorDataset(X, bad), validation=None, batch_size=16, eval_batch_size=16)
-module = SimpleModule.classification(nn.Linear(4, 10), num_classes=10)
-trainer = Trainer(accelerator="cpu", strategy="ddp", devices=2, max_epochs=1, logger=False, enable_checkpointing=False,
-                  enable_progress_bar=False, enable_model_summary=False)
-trainer.fit(module, datamodule=dm)
-try:
-    trainer.test(module, datamodule=dm, verbose=False)
-except BadArgumentError as error:
-    os.write(2, f"rank {trainer.global_rank}: {error}\\n".encode())  # one write: the two processes' lines stay whole
-    sys.exit(2)
-"""
-
-
-@pytest.mark.slow
-def test_under_ddp_every_process_refuses_a_label_in_one_processs_shard(tmp_path):
-    """The check's figures are gathered from every process: all refuse alike, none waits for the others."""
-    script = tmp_path / "late_ddp.py"
-    script.write_text(DDP_SCRIPT)
-    done = subprocess.run([sys.executable, str(script)], cwd=ROOT, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr[-3000:]
-    refused = {line for line in done.stderr.splitlines() if line.startswith("rank ")}
-    # rank 0 (whose data is good) refuses too; Lightning may end rank 1 before it prints its own line
-    assert f"rank 0: the test data {CLASSES}" in refused, done.stderr[-3000:]
-    assert refused <= {f"rank {rank}: the test data {CLASSES}" for rank in (0, 1)}, done.stderr[-3000:]

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import load_script
+from helpers import load_script
 from PIL import Image
 
 report = load_script("report")

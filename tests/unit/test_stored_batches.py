@@ -1,4 +1,4 @@
-"""Stored data is never handed to code that can change it (issue 22, class 2).
+"""Stored data is never handed to code that can change it.
 
 A torchvision data set with a deterministic transform is stored once and served as
 batches of the store (:mod:`datamodules.materialise`); plain tensors are served the
@@ -14,7 +14,7 @@ import logging
 
 import pytest
 import torch
-from conftest import MNIST_TEST, MNIST_TRAIN
+from data_files import MNIST_TEST, MNIST_TRAIN
 from pytorch_lightning import Trainer, seed_everything
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset

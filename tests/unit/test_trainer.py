@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import warnings
+
 import pandas as pd
 import pytest
 import torch
-from conftest import regression_tensors
+from helpers import regression_tensors
 from pytorch_lightning import Callback
 from pytorch_lightning.profilers import Profiler
 from torch import nn
@@ -130,3 +132,19 @@ def test_a_subclass_keeps_the_batch_hooks_it_defines_and_their_super_calls():
     mine.on_train_batch_start(None, None, None, 3)
     assert mine.started == 3
     assert callable(Callback.on_train_batch_start) and callable(ErrorTracker.on_train_batch_start)  # classes untouched
+
+
+def test_small_epochs_raise_no_logging_interval_warning(tmp_path):
+    """Hitters has 6 training batches an epoch against Lightning's default interval of 50: it warned once per seed."""
+    from lightning_modules.labs import NETWORKS
+    from lightning_modules.trainer import make_trainer
+
+    hitters = NETWORKS["hitters"]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for seed in (0, 1):
+            trainer = make_trainer("hitters", "mlp", max_epochs=2, accelerator="cpu", log_dir=tmp_path, seed=seed,
+                                   enable_progress_bar=False)
+            trainer.fit(hitters.build_module(), datamodule=hitters.build_datamodule(seed=seed))
+    assert not [w for w in caught if "logging interval" in str(w.message)]
+    assert trainer.log_every_n_steps == trainer.num_training_batches < 50
