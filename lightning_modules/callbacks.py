@@ -30,7 +30,7 @@ def skip_unused_batch_hooks(callback: Callback) -> None:
 
     Lightning calls each of them on every callback at every batch, one profiler
     context each, unless the callback's attribute of that name is not callable
-    (``_call_callback_hooks``, not public: ``tests/test_trainer.py`` counts the calls,
+    (``_call_callback_hooks``, not public: ``tests/unit/test_trainer.py`` counts the calls,
     and a Lightning that called None would fail at the first batch, never silently):
     those are set to None on this instance (the class, a subclass's overrides and
     ``super()`` calls are untouched). A training step of the default callbacks

@@ -5,7 +5,7 @@ network, the task, the metric reported, the optimizer, learning rate and
 epochs, each with the book's cell it comes from, and the book's own test figure.
 A reader changes a setting in its lab or exercise script (``scripts/``), where
 it is used; the CLI's YAML configs (``scripts/configs/``) and this record are
-copies that ``tests/test_labs.py`` checks against the scripts, naming both
+copies that ``tests/unit/test_labs.py`` checks against the scripts, naming both
 places where they differ. The benchmark and the chapter run read this record.
 
 Classes are named by import path (as LightningCLI's ``class_path`` does), so

@@ -13,7 +13,7 @@ documented. ``SimpleModule``'s checks need the Trainer a module is attached to,
 or None (the public ``trainer`` property raises when there is none); its steps
 are quicker with the name of the hook Lightning is in (set around every hook
 call) kept out of ``nn.Module.__setattr__``. Everything else uses public APIs.
-``tests/test_lightning_internals.py`` fails loudly when an upgrade of Lightning
+``tests/unit/test_lightning_internals.py`` fails loudly when an upgrade of Lightning
 changes any of these.
 """
 

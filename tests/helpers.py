@@ -1,0 +1,90 @@
+"""Helpers for the tests of every folder (``from helpers import ...``; ``tests/`` is on pytest's ``pythonpath``).
+
+The project's paths, the lab scripts as modules, a small regression problem, drivers that run a lab script with
+a change made to it, and readers of what a run printed and logged. Fixtures are in ``conftest.py``; small data
+sets in their real on-disk formats in ``data_files.py``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from pathlib import Path
+from types import ModuleType
+
+import pandas as pd
+import torch
+from pytorch_lightning import Trainer
+
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPTS = ROOT / "scripts"
+
+
+def load_script(name: str) -> ModuleType:
+    """``scripts/<name>.py`` as a module (``scripts`` is installed with the project), so tests can call its ``main(argv)``."""
+    return importlib.import_module(f"scripts.{name}")
+
+
+def regression_tensors(rows: int = 203, features: int = 4, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """A noisy linear problem; 203 rows so batches of 32 leave a ragged last one."""
+    generator = torch.Generator().manual_seed(seed)
+    X = torch.randn(rows, features, generator=generator)
+    y = X @ torch.arange(1.0, features + 1) + 0.5 * torch.randn(rows, generator=generator)
+    return X, y
+
+
+def quiet_trainer(**kwargs) -> Trainer:
+    """A Trainer on the CPU, one epoch unless told, that logs, checkpoints and prints nothing."""
+    logging.getLogger("pytorch_lightning").setLevel(logging.ERROR)
+    logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
+    settings = dict(accelerator="cpu", max_epochs=1, logger=False, enable_checkpointing=False,
+                    enable_progress_bar=False, enable_model_summary=False)
+    return Trainer(**(settings | kwargs))
+
+
+# What SimpleModule says of class labels 0 to 12 given num_classes=10 (unit/test_module_late_labels.py and the same
+# refusal through islp-lab and under DDP in faults/test_stale_and_wrong_data.py).
+CLASSES = ("has class labels from 0 to 12, but num_classes=10 takes labels 0 to 9: give num_classes=13 if the "
+           "labels are 0 to 12, or renumber the classes from 0")
+
+
+# -- lab scripts run through a driver, and what they print and log -------------------------------------------------
+# Runs a lab script whose training waits at the start of epoch 2 until the file $GO exists (printing PAUSED once).
+PAUSE_AT_EPOCH_2 = """
+import os, runpy, sys, time
+from lightning_modules.module import SimpleModule
+def pause(self):
+    if self.current_epoch == 2 and not os.path.exists(os.environ["GO"]):
+        print("PAUSED", flush=True)
+        for _ in range(3000):
+            if os.path.exists(os.environ["GO"]):
+                break
+            time.sleep(0.1)
+SimpleModule.on_train_epoch_start = pause
+script = sys.argv[1]
+sys.argv = sys.argv[1:]
+runpy.run_path(script, run_name="__main__")
+"""
+
+
+def driver_file(tmp_path: Path, name: str, text: str) -> Path:
+    """``text`` (a driver such as PAUSE_AT_EPOCH_2) written to ``<tmp_path>/<name>.py``, to run a lab through."""
+    path = tmp_path / f"{name}.py"
+    path.write_text(text)
+    return path
+
+
+def error_lines(stderr: str) -> list[str]:
+    return [line for line in stderr.splitlines() if line.startswith("error:")]
+
+
+def epochs_logged(csv: Path) -> list[int]:
+    frame = pd.read_csv(csv)
+    return frame.loc[frame["train_loss_epoch"].notna(), "epoch"].tolist()
+
+
+def test_rows(csv: Path) -> int:
+    return int(pd.read_csv(csv).filter(like="test_").notna().any(axis=1).sum())
+
+
+test_rows.__test__ = False  # a helper, not a test
