@@ -19,7 +19,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset, TensorDataset
 
-from datamodules.errors import BadArgumentError
+from foundations.errors import BadArgumentError
 
 
 def whole_number(value: Any, name: str, minimum: int | None = None, hint: str = "") -> int:

@@ -18,7 +18,6 @@ from torch.utils.data import DataLoader, Dataset
 
 from datamodules.arguments import whole_number
 from datamodules.batching import ShardedSampler, TensorBatches, Tensors
-from datamodules.errors import BadArgumentError
 from datamodules.splitting import (
     Split,
     Validation,
@@ -29,6 +28,7 @@ from datamodules.splitting import (
     num_rows,
     rows_of,
 )
+from foundations.errors import BadArgumentError
 
 
 class SyntheticDataWarning(UserWarning):

@@ -14,8 +14,8 @@ import torch
 from PIL import Image, UnidentifiedImageError
 from torch import Tensor
 
-from datamodules.errors import DataUnavailableError
-from datamodules.files import outside_folder
+from foundations.errors import DataUnavailableError
+from foundations.files import outside_folder
 
 #: the formats read (Pillow's names), and how the messages say them
 FORMATS = ("JPEG", "PNG", "WEBP", "GIF")

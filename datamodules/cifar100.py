@@ -11,9 +11,9 @@ from torchvision import datasets
 from torchvision.datasets.utils import download_and_extract_archive
 
 from datamodules.batching import Tensors
-from datamodules.errors import CorruptDataError
 from datamodules.images import ImageDataModule, check_images, random_crop_flip, seeded_generator
 from datamodules.safe_pickle import NUMPY_ARRAYS, load_pickle
+from foundations.errors import CorruptDataError
 
 #: md5 of the three files of ``cifar-100-python/``, as torchvision lists them
 CHECKSUMS = {

@@ -8,7 +8,7 @@ hook runs when the data module is handed to the Trainer (``datamodule=dm``);
 loaders taken by hand, before any ``fit``, convert their batches themselves.
 
 Also here: checksum checks, the messages for missing and corrupt data files
-(the errors themselves are in ``datamodules.errors``), and the shape-identical
+(the errors themselves are in ``foundations.errors``), and the shape-identical
 synthetic data for machines without the real files.
 """
 
@@ -31,8 +31,8 @@ from torchvision.datasets.utils import calculate_md5
 
 from datamodules.base import InMemoryDataModule, SyntheticDataWarning
 from datamodules.batching import Tensors
-from datamodules.errors import BadArgumentError, CorruptDataError, DataUnavailableError
-from datamodules.files import outside_folder
+from foundations.errors import BadArgumentError, CorruptDataError, DataUnavailableError
+from foundations.files import outside_folder
 
 
 def seeded_generator(*keys: Any) -> torch.Generator:

@@ -10,8 +10,8 @@ from torchvision import datasets
 from torchvision.datasets.mnist import read_image_file, read_label_file
 
 from datamodules.batching import Tensors
-from datamodules.errors import CorruptDataError
 from datamodules.images import ImageDataModule, check_images
+from foundations.errors import CorruptDataError
 
 #: md5 of the uncompressed IDX files (torchvision checks only the .gz archives it downloads)
 RAW_MD5 = {

@@ -10,7 +10,7 @@ from sklearn.preprocessing import StandardScaler
 
 from datamodules.base import DesignArrays, InMemoryDataModule
 from datamodules.batching import Tensors
-from datamodules.errors import BadArgumentError
+from foundations.errors import BadArgumentError
 
 SERIES = ["DJ_return", "log_volume", "log_volatility"]
 TARGET = "log_volume"

@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from datamodules.errors import CorruptDataError
+from foundations.errors import CorruptDataError
 
 #: what a pickle of numpy arrays names, written by Python 2's cPickle (``numpy.core``), numpy 1 or
 #: numpy 2 (``numpy._core``), at any protocol: arrays, their dtypes, array scalars. Each is answered by a

@@ -24,9 +24,9 @@ from torch.utils.data import DataLoader, Dataset, TensorDataset, random_split
 from datamodules.arguments import as_dataset, as_tensor, equal_lengths, fraction_or_count
 from datamodules.base import InMemoryDataModule
 from datamodules.batching import TensorBatches
-from datamodules.errors import BadArgumentError
 from datamodules.materialise import MAX_BYTES, materialise
 from datamodules.splitting import Split, Validation
+from foundations.errors import BadArgumentError
 
 #: the most values (rows × features) an evaluation batch of tensors holds by default
 EVAL_BATCH_VALUES = 1 << 16

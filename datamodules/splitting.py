@@ -21,7 +21,7 @@ from torch.utils.data import Dataset, Subset, TensorDataset, random_split
 
 from datamodules.arguments import as_dataset, fraction_or_count, is_array_like
 from datamodules.batching import SparseRows, Tensors
-from datamodules.errors import BadArgumentError
+from foundations.errors import BadArgumentError
 
 #: one split as the loaders serve it: tensors in memory, or any map-style data set
 Split = Tensors | Dataset

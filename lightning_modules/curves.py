@@ -1,21 +1,19 @@
-"""Reading logged curves back: tidy tables, the book's ``summary_plot``, and ``islp-curves``."""
+"""Reading logged curves back: tidy tables, the book's ``summary_plot``, the figures of several runs (drawn to a file
+by ``islp-curves``, :mod:`lightning_modules.runner.curves_cli`)."""
 
 from __future__ import annotations
 
-import argparse
 import io
 import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-import matplotlib
 import matplotlib.pyplot as plt
 import pandas as pd
-from matplotlib.backend_bases import FigureCanvasBase
 
-from datamodules.errors import CurvesArgumentError, CurvesError
-from datamodules.files import write_atomically
+from foundations.errors import CurvesArgumentError, CurvesError
+from foundations.files import write_atomically
 
 
 def in_notebook() -> bool:
@@ -155,7 +153,7 @@ def plot_runs(paths: Sequence[str | Path], output: str | Path, metric: str = "lo
     runs = [(Path(p), read_metrics(p)) for p in paths]
     for path, results in runs:
         _check_metric(results, metric, source=str(metrics_csv(path)))
-    labels = list(labels) if labels else [_run_label(path) for path, _ in runs]
+    labels = list(labels) if labels else [run_label(path) for path, _ in runs]
     fig, ax = plt.subplots(figsize=(7, 5))
     for (_, results), label, color in zip(runs, labels, plt.rcParams["axes.prop_cycle"].by_key()["color"] * 10):
         for column, style, stage in ((f"train_{metric}_epoch", "-", "training"), (f"valid_{metric}", "--", "validation")):
@@ -202,7 +200,7 @@ def plot_seed_runs(
 def seed_runs(folder: str | Path) -> list[Path]:
     """The runs of a network trained with ``--seeds``: the latest ``version_N`` with a ``metrics.csv``
     under each ``seed_<s>/`` of ``folder`` (``logs/<lab>/<model>``), by seed; [] when it has none."""
-    from lightning_modules.run_logs import versions
+    from lightning_modules.machinery.run_logs import versions
 
     runs = []
     seeds = [path for path in Path(folder).glob("seed_*") if path.name.removeprefix("seed_").isdigit()]
@@ -217,9 +215,9 @@ def seed_runs(folder: str | Path) -> list[Path]:
 def save_figure(fig: plt.Figure, output: str | Path) -> Path:
     """Lay out ``fig``, write it (a PNG, or the format of ``output``'s suffix), creating the folder, and close it.
 
-    Written whole (:func:`~datamodules.files.write_atomically`): a full disk or a
+    Written whole (:func:`~foundations.files.write_atomically`): a full disk or a
     folder that is not writable ends with one line
-    (:class:`~datamodules.errors.DiskFullError`, :class:`~datamodules.errors.WriteError`)
+    (:class:`~foundations.errors.DiskFullError`, :class:`~foundations.errors.WriteError`)
     and leaves the previous file, never an empty or half-written one.
     """
     output = Path(output)
@@ -234,91 +232,7 @@ def save_figure(fig: plt.Figure, output: str | Path) -> Path:
     return output
 
 
-def _run_label(path: Path) -> str:
+def run_label(path: Path) -> str:
     """``hitters/mlp/version_0`` from any path inside a log version folder."""
     folder = path if path.is_dir() else path.parent
     return "/".join(folder.parts[-3:])
-
-
-def output_path(output: str | Path | None, first_run: str | Path, metric: str) -> Path:
-    """Where ``islp-curves`` writes its PNG.
-
-    No ``-o``: ``<metric>_curves.png`` beside the first run's metrics.csv. An
-    existing folder, or a path ending in a slash: ``<metric>_curves.png`` in
-    it. A name without a suffix gets ``.png`` (the file matplotlib would
-    write). Any other suffix must be a format matplotlib writes (.png, .pdf,
-    .svg...), else :class:`CurvesArgumentError`.
-    """
-    name = f"{metric}_curves.png"
-    if output is None:
-        return metrics_csv(first_run).parent / name
-    text = str(output)
-    output = Path(output)
-    if output.is_dir() or text.endswith(("/", os.sep)):
-        return output / name
-    if not output.suffix:
-        return output.with_name(output.name + ".png")
-    formats = FigureCanvasBase.get_supported_filetypes()
-    if output.suffix[1:].lower() not in formats:
-        raise CurvesArgumentError(
-            f"-o {text}: matplotlib cannot write {output.suffix} files; end the name in one of "
-            f"{', '.join('.' + kind for kind in sorted(formats))}"
-        )
-    return output
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``islp-curves``: 0 when the PNG was written (its path printed), 2 for a bad argument (a run path that is
-    not there, a metric not logged, an output format matplotlib lacks), 1 for a file that cannot be read or written."""
-    matplotlib.use("Agg")  # a command that writes a file: no window
-    parser = argparse.ArgumentParser(
-        prog="islp-curves", description="Plot training and validation curves from Lightning CSV logs."
-    )
-    parser.add_argument(
-        "runs", nargs="+",
-        help="metrics.csv files or log version folders (logs/<lab>/<model>/version_N); a network's folder trained "
-        "with --seeds (logs/<lab>/<model>, holding seed_<s>/) stands for the latest run of each seed, drawn with --mean",
-    )
-    parser.add_argument("--mean", action="store_true",
-                        help="runs of one network (seeds): each drawn thin, their mean bold, training solid, validation dashed")
-    parser.add_argument("--metric", default="loss", help="metric to plot: loss (default), mae, r2, accuracy...")
-    parser.add_argument(
-        "--output", "-o", default=None,
-        help="file to write (.png, or another format by its suffix; no suffix: .png); an existing folder or a path "
-        "ending in / gets <metric>_curves.png inside (default: <metric>_curves.png beside the first run)",
-    )
-    parser.add_argument("--label", action="append", help="a legend label per run, in order (default: the run's folder)")
-    args = parser.parse_args(argv)
-    if args.label and (args.mean or len(args.label) != len(args.runs)):
-        parser.error("--label names each run, --mean draws the runs as one network's seeds: give one or the other"
-                     if args.mean else f"{len(args.label)} labels given for {len(args.runs)} runs")
-    output: Path | None = None
-    runs: list[str | Path] = []
-    for run in args.runs:  # a network's folder of seeds stands for its seeds' runs
-        seeds = seed_runs(run) if Path(run).is_dir() and not (Path(run) / "metrics.csv").is_file() else []
-        runs += seeds or [run]
-    mean = args.mean or len(runs) > len(args.runs)
-    try:
-        for run in runs:  # every path, before any work
-            metrics_csv(run)
-        if mean:
-            default = Path(args.runs[0]) / f"{args.metric}_curves.png" if len(runs) > len(args.runs) else None
-            output = output_path(args.output or default, runs[0], args.metric)
-            written = plot_seed_runs(runs, output, metric=args.metric, title=_run_label(Path(runs[0])).rsplit("/", 1)[0])
-        else:
-            output = output_path(args.output, runs[0], args.metric)
-            written = plot_runs(runs, output, metric=args.metric, labels=args.label)
-    except CurvesError as error:
-        print(f"islp-curves: error: {error}", file=sys.stderr)
-        return 2 if isinstance(error, CurvesArgumentError) else 1
-    except OSError as error:  # a log that cannot be read; a figure that cannot be written (read-only, full disk)
-        print(f"islp-curves: error: {error.filename or output}: {error.strerror or error}; nothing written",
-              file=sys.stderr)
-        plt.close("all")
-        return 1
-    print(written)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

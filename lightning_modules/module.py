@@ -3,7 +3,7 @@
 What differs between the labs is the network, the loss, the metrics and the
 optimizer; everything else (steps, whole-set metrics per stage, logging) is
 written once here. The checks it makes, a reader's mistakes refused in one
-line, are in :mod:`lightning_modules.checks`, one call per place.
+line, are in :mod:`lightning_modules.machinery.checks`, one call per place.
 
 Metrics are torchmetrics objects, one copy per stage (train/valid/test), held
 as submodules so they move with the model to cpu, cuda or mps and are
@@ -23,9 +23,9 @@ from pytorch_lightning import LightningModule
 from torch import Tensor, nn
 from torchmetrics import Accuracy, MeanAbsoluteError, MeanSquaredError, Metric, MetricCollection, R2Score
 
-from datamodules.errors import BadArgumentError
-from lightning_modules import checks
-from lightning_modules.lightning_internals import setattr_hook_name_plainly
+from foundations.errors import BadArgumentError
+from lightning_modules.machinery import checks
+from lightning_modules.machinery.lightning_internals import setattr_hook_name_plainly
 
 Task = Literal["regression", "classification", "binary"]
 #: metrics as the constructors take them: short names, or torchmetrics objects by name
@@ -110,7 +110,7 @@ class SimpleModule(LightningModule):
 
     A reader's mistakes (a loss made for another task, targets that do not suit the task, an empty
     training or test set, a checkpoint of another network) are refused with a :class:`BadArgumentError`
-    saying what to give instead, not trained on silently: :mod:`lightning_modules.checks` lists them.
+    saying what to give instead, not trained on silently: :mod:`lightning_modules.machinery.checks` lists them.
 
     ``module.loss`` is the loss and ``module.metrics`` the metrics as given (the template of each
     stage's copy). A checkpoint reloads with ``SimpleModule.load_from_checkpoint(path, model=network)``;
@@ -170,7 +170,7 @@ class SimpleModule(LightningModule):
                                 first: bool = False) -> tuple[Tensor, Tensor, Tensor]:
         """The batch's loss, and the predictions and targets its metrics are updated with. On the stage's
         ``first`` batch the targets and outputs are checked against the task first (:meth:`_check_batch`);
-        every batch's targets at the end of the stage's epoch (:class:`~lightning_modules.checks.TargetWatch`)."""
+        every batch's targets at the end of the stage's epoch (:class:`~lightning_modules.machinery.checks.TargetWatch`)."""
         if not isinstance(batch, (tuple, list)) or len(batch) != 2:
             checks.refuse_batch(batch)
         x, y = batch
@@ -269,7 +269,7 @@ class SimpleModule(LightningModule):
         optimizer_class = getattr(torch.optim, self.hparams.optimizer)
         return optimizer_class(self.parameters(), lr=self.hparams.lr, **(self.hparams.optimizer_kwargs or {}))
 
-    # -- a reader's mistakes, refused in one line (lightning_modules.checks) ---
+    # -- a reader's mistakes, refused in one line (lightning_modules.machinery.checks) ---
     def _check_batch(self, stage: str, output: Tensor, y: Tensor) -> None:  # the first batch of a stage's epoch
         checks.check_first_batch(stage, output, y, self.task, self.hparams.num_classes, self.loss)
 

@@ -18,7 +18,7 @@ from torch import Tensor, nn
 from torchvision.models import ResNet50_Weights, resnet50
 from torchvision.transforms import v2
 
-from datamodules.errors import DataUnavailableError
+from foundations.errors import DataUnavailableError
 from lightning_modules.trainer import available_accelerators, check_accelerator
 
 #: the ImageNet channel means and standard deviations the book normalizes with

@@ -12,12 +12,13 @@ import torch
 from pytorch_lightning import Callback, LightningModule, Trainer
 from pytorch_lightning.plugins.io import CheckpointIO
 
-from datamodules.errors import AcceleratorUnavailableError, BadArgumentError
-from lightning_modules.callbacks import EpochProgress, ErrorTracker, ResumableCSVLog, skip_unused_batch_hooks
-from lightning_modules.checkpoints import AtomicCheckpointIO, IntervalCheckpoint
-from lightning_modules.lightning_internals import global_seed
-from lightning_modules.run_logs import csv_logger
-from lightning_modules.signals import STOP, StopOnSignal
+from foundations.errors import AcceleratorUnavailableError, BadArgumentError
+from lightning_modules.callbacks import EpochProgress, ErrorTracker
+from lightning_modules.machinery.checkpoints import AtomicCheckpointIO, IntervalCheckpoint
+from lightning_modules.machinery.lightning_internals import global_seed, skip_unused_batch_hooks
+from lightning_modules.machinery.resume_log import ResumableCSVLog
+from lightning_modules.machinery.run_logs import csv_logger
+from lightning_modules.machinery.signals import STOP, StopOnSignal
 
 ACCELERATORS = ("auto", "cpu", "cuda", "gpu", "mps")
 
@@ -163,7 +164,7 @@ def make_trainer(
     with ``ckpt_path="last"`` to continue from its last completed epoch; with none, a new
     version starts, saying so). ``seed_folder`` logs under ``<model_name>/seed_<seed>/`` instead
     (one of several seeds of a network). Checkpoints are written
-    by :class:`~lightning_modules.checkpoints.AtomicCheckpointIO` (whole through a kill or
+    by :class:`~lightning_modules.machinery.checkpoints.AtomicCheckpointIO` (whole through a kill or
     a full disk). Further
     keyword arguments go to ``Trainer`` (``strategy``, ``num_nodes``,
     ``limit_train_batches``...).

@@ -11,7 +11,7 @@ memory (max RSS) and thread settings don't leak between them. "book" and
 "islp" run the very same code (the book's calls), one on ``lightning_modules``,
 the other on ``ISLP.torch``: their ratio is what a reader gains by changing
 the import line. All four use the same data, batch size, optimizer and epochs
-(the book's settings, from ``lightning_modules/labs.py``); the figures are wall-clock
+(the book's settings, from ``lightning_modules/chapter/labs.py``); the figures are wall-clock
 seconds of training (validation each epoch included). Threads: ours and the
 loop use the lab scripts' setting (one thread for the small networks); the
 book's code (on ISLP or on ours) runs as the book runs it, with torch's default
@@ -21,7 +21,7 @@ book's code (on ISLP or on ours) runs as the book runs it, with torch's default
 ISLP's helpers and on ours for the book's epochs, and prints a Markdown table of their test figures and
 fit times beside the book's figures; each run's curve (``summary_plot``) is drawn into its log folder.
 Its exit status is 1 when a run failed. The book's code itself is
-:func:`lightning_modules.book_code.run_book_code`, the same for both uses.
+:func:`lightning_modules.chapter.book_code.run_book_code`, the same for both uses.
 
 ``--profile`` trains ours under a Lightning profiler and prints, per epoch, the
 time of each of Lightning's actions (a training step, the backward pass, the
@@ -46,8 +46,8 @@ from pathlib import Path
 import torch
 from pytorch_lightning.profilers import Profiler
 
-from lightning_modules.book_code import HELPERS, as_input, helpers, is_synthetic, lab_datamodule, run_book_code
-from lightning_modules.labs import LABS, NETWORKS, BookNetwork
+from lightning_modules.chapter.book_code import HELPERS, as_input, helpers, is_synthetic, lab_datamodule, run_book_code
+from lightning_modules.chapter.labs import LABS, NETWORKS, BookNetwork
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -90,7 +90,7 @@ class ActionTimes(Profiler):
         return ""  # nothing printed at the end of fit: --profile prints its own table (format_profile)
 
 
-#: the labs timed, by their key in lightning_modules.labs.NETWORKS (which holds their book settings and timings)
+#: the labs timed, by their key in lightning_modules.chapter.labs.NETWORKS (which holds their book settings and timings)
 TIMED = [key for key, settings in NETWORKS.items() if settings.timing is not None]
 #: the networks of the sections --book-sections runs by default
 BOOK_SECTIONS = [key for lab in ("hitters", "nyse", "mnist") for key in LABS[lab].networks]
@@ -108,7 +108,7 @@ PROFILES: dict[str, dict] = {}
 
 def run_ours(settings: BookNetwork, options: Options) -> tuple[float, float, bool]:
     """Our data module, module and trainer, as the lab scripts use them."""
-    from lightning_modules.runs import run_record
+    from lightning_modules.runner.runs import run_record
     from lightning_modules.trainer import make_trainer
 
     datamodule = build_datamodule(settings, options)
@@ -128,7 +128,7 @@ def run_ours(settings: BookNetwork, options: Options) -> tuple[float, float, boo
 
 
 def run_book_on(helper: str):
-    """The book's lab code as printed (lightning_modules.book_code), on ``ISLP.torch`` (``islp``) or ours (``ours``)."""
+    """The book's lab code as printed (lightning_modules.chapter.book_code), on ``ISLP.torch`` (``islp``) or ours (``ours``)."""
 
     def run(settings: BookNetwork, options: Options) -> tuple[float, float, bool]:
         result = run_book_code(helpers(helper), settings, options.epochs, options.log_dir, options.data_dir,

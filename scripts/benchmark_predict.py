@@ -78,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--how: give some of {', '.join(HOW)}, got {args.how}")
     root, texts = args.root.resolve(), reviews(args.reviews)
     config = root / "scripts" / "configs" / "imdb_dense.yaml"
-    cli = [sys.executable, "-m", "lightning_modules.cli"]
+    cli = [sys.executable, "-m", "lightning_modules.runner.cli"]
     with tempfile.TemporaryDirectory() as folder:
         work = Path(folder)
         *_, status, _, err = measured([*cli, "fit", "--config", str(config), "--data.init_args.synthetic", "true",

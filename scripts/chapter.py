@@ -8,7 +8,7 @@
 
 A lab whose data is not on this machine (and can't be downloaded) is reported
 as skipped, with the reason and how to provide the data; the others still run.
-The exercises run as the labs do, from their settings in ``lightning_modules/labs.py``
+The exercises run as the labs do, from their settings in ``lightning_modules/chapter/labs.py``
 (``EXERCISES``): exercise 13 needs the IMDB reviews (``--quick``: synthetic
 ones, labelled); exercise 8 needs the pretrained ResNet50's weights and has no
 stand-in (a random network's top five classes answer nothing), so without them
@@ -42,11 +42,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from datamodules.errors import DATA_UNAVAILABLE_EXIT, USER_ERROR_EXIT, UserError
-from lightning_modules.labs import EXERCISES as BOOK_EXERCISES
-from lightning_modules.labs import LABS as BOOK_LABS
-from lightning_modules.labs import Lab
-from lightning_modules.signals import INTERRUPTED_EXIT
+from foundations.errors import DATA_UNAVAILABLE_EXIT, USER_ERROR_EXIT, UserError
+from lightning_modules.chapter.labs import EXERCISES as BOOK_EXERCISES
+from lightning_modules.chapter.labs import LABS as BOOK_LABS
+from lightning_modules.chapter.labs import Lab
+from lightning_modules.machinery.signals import INTERRUPTED_EXIT
 from lightning_modules.trainer import ACCELERATORS
 from scripts import report
 from scripts.command_line import LabArgumentParser, check_log_dir, seed_list
@@ -70,7 +70,7 @@ class ChapterLab:
 
 
 def chapter_labs(sections: dict[str, Lab]) -> list[ChapterLab]:
-    """The chapter run's view of the labs (or exercises) of ``lightning_modules/labs.py``, in its order: titles,
+    """The chapter run's view of the labs (or exercises) of ``lightning_modules/chapter/labs.py``, in its order: titles,
     scripts, --quick flags, stand-ins and seeds all from there."""
     return [
         ChapterLab(name, lab.script, lab.title, uses_data_dir=lab.downloads, quick=list(lab.quick),

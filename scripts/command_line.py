@@ -1,8 +1,8 @@
 """The command line of every lab script: its flags, the checks before any work, and a truthful exit.
 
 Only what is about the command line lives here (argparse, exit statuses); what
-a run does is the library's (:mod:`lightning_modules.runs`,
-:mod:`lightning_modules.results`), so a notebook can do the same without this module.
+a run does is the library's (:mod:`lightning_modules.runner.runs`,
+:mod:`lightning_modules.runner.results`), so a notebook can do the same without this module.
 """
 
 from __future__ import annotations
@@ -24,12 +24,18 @@ from pytorch_lightning.strategies import StrategyRegistry
 from pytorch_lightning.utilities import rank_zero_only
 from pytorch_lightning.utilities.exceptions import MisconfigurationException
 
-from datamodules.errors import MAX_SEED, BadArgumentError, DiskFullError, exit_status, user_errors
-from datamodules.files import disk_full, is_disk_full
+from foundations.errors import MAX_SEED, BadArgumentError, DiskFullError, exit_status, user_errors
+from foundations.files import disk_full, is_disk_full
 from lightning_modules.curves import in_notebook
-from lightning_modules.parallel import parallel_jobs
-from lightning_modules.run_logs import end_distributed
-from lightning_modules.signals import INTERRUPTED_EXIT, STOP, RunInterrupted, interrupting_signal, signals_stop_runs
+from lightning_modules.machinery.run_logs import end_distributed
+from lightning_modules.machinery.signals import (
+    INTERRUPTED_EXIT,
+    STOP,
+    RunInterrupted,
+    interrupting_signal,
+    signals_stop_runs,
+)
+from lightning_modules.runner.parallel import parallel_jobs
 from lightning_modules.trainer import ACCELERATORS, available_accelerators, check_accelerator
 
 
@@ -120,7 +126,7 @@ def lab_parser(description: str, max_epochs: int, threads: int | None = None, da
     ``data`` (the lab's data module class) adds ``--data-dir``, ``--synthetic`` and ``--limit``, their defaults
     ``data_dir``, ``synthetic`` and ``limit``;
     ``parallel_seeds`` adds ``--jobs`` (a lab that trains its seeds with
-    :func:`~lightning_modules.parallel.for_each_seed`), whose default is ``jobs`` (None: as many as the cores hold).
+    :func:`~lightning_modules.runner.parallel.for_each_seed`), whose default is ``jobs`` (None: as many as the cores hold).
 
     Values that can never work (a negative seed, zero epochs, an unknown
     strategy...) are refused as they are parsed: one line, exit status 2;
@@ -196,7 +202,7 @@ def seeds(args: argparse.Namespace) -> list[int]:
 
 
 def seed_jobs(args: argparse.Namespace) -> dict[str, Any]:
-    """:func:`~lightning_modules.parallel.for_each_seed`'s ``jobs`` and ``threads`` from the flags: seeds in
+    """:func:`~lightning_modules.runner.parallel.for_each_seed`'s ``jobs`` and ``threads`` from the flags: seeds in
     parallel only on a CPU with one process per run (no DDP), ``--jobs`` or as many as the cores hold."""
     if "jobs" not in args:  # a lab that trains its seeds one after another
         return {"jobs": 1, "threads": args.threads}
@@ -264,7 +270,7 @@ def prepare(args: argparse.Namespace) -> None:
 def check_data(args: argparse.Namespace) -> None:
     """A data lab's data set, downloaded if it is missing, before the lab prints or writes anything.
 
-    Data that can't be had ends the run here (:class:`~datamodules.errors.DataUnavailableError`,
+    Data that can't be had ends the run here (:class:`~foundations.errors.DataUnavailableError`,
     status 3: the chapter run reports the lab as skipped), not after the network's summary and
     with an empty ``version_0`` folder left behind. Nothing to check on synthetic data, or when
     the lab only scores reviews (``--predict``: the vocabulary comes with the network).

@@ -3,7 +3,7 @@
 (a) R on [−6, 6]; (b) its derivative, dR/dβ = cos β + 1/10; (c), (d) gradient
 descent from each start, every iterate marked on the plot, and where it ends.
 The derivative is torch's autograd and each step ``torch.optim.SGD``'s
-(``lightning_modules/gradient_descent.py``), as when a network is trained.
+(``lightning_modules/chapter/gradient_descent.py``), as when a network is trained.
 
 A script and a notebook (percent format: open it with Jupyter and jupytext, or in VS Code):
     python scripts/exercise_06_gradient_descent.py [--lr 0.1] [--starts 2.3 1.4] [--log-dir logs]
@@ -24,10 +24,10 @@ from pathlib import Path
 
 import numpy as np
 
+from lightning_modules.chapter.exercise_answers import answer
+from lightning_modules.chapter.gradient_descent import gradient_descent, objective
 from lightning_modules.curves import save_figure, show_figure
-from lightning_modules.exercise_answers import answer
-from lightning_modules.gradient_descent import gradient_descent, objective
-from lightning_modules.results import figure_errors, write_results
+from lightning_modules.runner.results import figure_errors, write_results
 from lightning_modules.trainer import ACCELERATORS
 from scripts.command_line import LabArgumentParser, check_log_dir, run
 

@@ -30,12 +30,12 @@ from torch.optim import RMSprop
 
 from datamodules.default import DefaultDataModule, load_default
 from lightning_modules import SimpleModule, make_trainer
+from lightning_modules.chapter.exercise_answers import answer
 from lightning_modules.curves import show_figure
-from lightning_modules.exercise_answers import answer
 from lightning_modules.networks import DefaultMLP
-from lightning_modules.parallel import for_each_seed
-from lightning_modules.results import results_table, save_model_curves, write_results
-from lightning_modules.runs import last_checkpoint, over_seeds, print_summary, run_record
+from lightning_modules.runner.parallel import for_each_seed
+from lightning_modules.runner.results import results_table, save_model_curves, write_results
+from lightning_modules.runner.runs import last_checkpoint, over_seeds, print_summary, run_record
 from scripts.command_line import lab_parser, prepare, run, seed_jobs, seeds, trainer_options
 
 # %% tags=["parameters"]

@@ -32,8 +32,8 @@ import torch
 from pytorch_lightning import seed_everything
 
 from datamodules.book_images import book_images_dir, load_images
-from datamodules.files import write_atomically
-from lightning_modules.exercise_answers import answer
+from foundations.files import write_atomically
+from lightning_modules.chapter.exercise_answers import answer
 from lightning_modules.pretrained import (
     book_transform,
     categories,
@@ -42,7 +42,7 @@ from lightning_modules.pretrained import (
     resolve_device,
     weights_name,
 )
-from lightning_modules.results import write_results
+from lightning_modules.runner.results import write_results
 from lightning_modules.trainer import ACCELERATORS
 from scripts.command_line import LabArgumentParser, check_log_dir, run, seed_number
 from scripts.lab_pretrained import WEIGHTS, format_table

@@ -17,9 +17,9 @@ A script and a notebook (percent format: open it with Jupyter and jupytext, or i
 from sklearn.linear_model import LinearRegression
 
 from datamodules.nyse import load_nyse
-from lightning_modules.exercise_answers import answer
-from lightning_modules.labs import BOOK_BASELINES
-from lightning_modules.results import results_table, write_results
+from lightning_modules.chapter.exercise_answers import answer
+from lightning_modules.chapter.labs import BOOK_BASELINES
+from lightning_modules.runner.results import results_table, write_results
 from lightning_modules.trainer import ACCELERATORS
 from scripts.command_line import LabArgumentParser, check_log_dir, run
 

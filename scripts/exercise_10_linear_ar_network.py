@@ -22,8 +22,8 @@ from torch.optim import RMSprop
 from datamodules.nyse import NYSEDataModule
 from lightning_modules import SimpleModule, make_trainer
 from lightning_modules.networks import LinearAR
-from lightning_modules.parallel import for_each_seed
-from lightning_modules.runs import last_checkpoint, over_seeds, print_summary, run_record
+from lightning_modules.runner.parallel import for_each_seed
+from lightning_modules.runner.runs import last_checkpoint, over_seeds, print_summary, run_record
 from scripts.command_line import lab_parser, prepare, run, seed_jobs, seeds, trainer_options
 from scripts.lab_nyse import linear_autoregressions
 from scripts.nyse_exercises import report_against_linear_ar

@@ -23,12 +23,12 @@ from torch.optim import RMSprop
 
 from datamodules.imdb import IMDBDataModule
 from lightning_modules import SimpleModule, make_trainer
+from lightning_modules.chapter.exercise_answers import answer
+from lightning_modules.chapter.labs import book_figures
 from lightning_modules.curves import save_figure, show_figure
-from lightning_modules.exercise_answers import answer
-from lightning_modules.labs import book_figures
 from lightning_modules.networks import IMDBDense
-from lightning_modules.results import figure_errors, results_table, write_results
-from lightning_modules.runs import last_checkpoint, over_seeds, print_summary, run_record, synthetic_notice
+from lightning_modules.runner.results import figure_errors, results_table, write_results
+from lightning_modules.runner.runs import last_checkpoint, over_seeds, print_summary, run_record, synthetic_notice
 from scripts.command_line import lab_parser, prepare, run, seeds, trainer_options
 
 # %% tags=["parameters"]

@@ -32,11 +32,18 @@ from torch.optim import RMSprop
 from datamodules.cifar100 import CIFAR100DataModule
 from datamodules.images import to_float
 from lightning_modules import SimpleModule, make_trainer
+from lightning_modules.chapter.labs import book_figures
 from lightning_modules.curves import save_figure, show_figure
-from lightning_modules.labs import book_figures
 from lightning_modules.networks import CIFARCNN
-from lightning_modules.results import figure_errors, publish, results_table, save_model_curves, write_results
-from lightning_modules.runs import last_checkpoint, over_seeds, print_summary, run_folders, run_record, synthetic_notice
+from lightning_modules.runner.results import figure_errors, publish, results_table, save_model_curves, write_results
+from lightning_modules.runner.runs import (
+    last_checkpoint,
+    over_seeds,
+    print_summary,
+    run_folders,
+    run_record,
+    synthetic_notice,
+)
 from scripts.command_line import lab_parser, prepare, run, seeds, trainer_options
 
 # %% tags=["parameters"]

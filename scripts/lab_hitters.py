@@ -25,13 +25,13 @@ from torch.optim import RMSprop
 
 from datamodules.hitters import HittersDataModule, load_hitters
 from lightning_modules import SimpleModule, make_trainer
-from lightning_modules.baselines import cross_validated_lasso, mean_absolute_error
+from lightning_modules.chapter.baselines import cross_validated_lasso, mean_absolute_error
+from lightning_modules.chapter.labs import book_figures
 from lightning_modules.curves import show_figure
-from lightning_modules.labs import book_figures
 from lightning_modules.networks import HittersMLP
-from lightning_modules.parallel import for_each_seed
-from lightning_modules.results import results_table, save_model_curves, write_results
-from lightning_modules.runs import last_checkpoint, over_seeds, print_summary, run_record
+from lightning_modules.runner.parallel import for_each_seed
+from lightning_modules.runner.results import results_table, save_model_curves, write_results
+from lightning_modules.runner.runs import last_checkpoint, over_seeds, print_summary, run_record
 from scripts.command_line import lab_parser, prepare, run, seed_jobs, seeds, trainer_options, whole_number
 
 # %% tags=["parameters"]

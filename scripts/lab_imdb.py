@@ -33,19 +33,20 @@ from pytorch_lightning import seed_everything
 from pytorch_lightning.utilities import rank_zero_only
 from torch.optim import RMSprop
 
-from datamodules.errors import CheckpointError, LabError
 from datamodules.imdb import IMDBDataModule
 from datamodules.imdb.datamodule import check_reviews
 from datamodules.imdb.reviews import ReviewsFile
+from foundations.errors import CheckpointError, LabError
 from lightning_modules import SimpleModule, make_trainer
-from lightning_modules.baselines import lasso_path, path_accuracy
-from lightning_modules.checkpoints import read_checkpoint
+from lightning_modules.chapter.baselines import lasso_path, path_accuracy
+from lightning_modules.chapter.labs import book_figures
 from lightning_modules.curves import read_metrics, save_figure, show_figure, summary_plot
-from lightning_modules.labs import book_figures
-from lightning_modules.lightning_internals import datamodule_state
+from lightning_modules.machinery.checkpoints import read_checkpoint
+from lightning_modules.machinery.lightning_internals import datamodule_state
+from lightning_modules.machinery.run_logs import latest_version
 from lightning_modules.networks import IMDBDense
 from lightning_modules.predictions import print_scores
-from lightning_modules.results import (
+from lightning_modules.runner.results import (
     figure_errors,
     publish,
     results_table,
@@ -53,8 +54,14 @@ from lightning_modules.results import (
     save_run_file,
     write_results,
 )
-from lightning_modules.run_logs import latest_version
-from lightning_modules.runs import last_checkpoint, over_seeds, print_summary, run_folders, run_record, synthetic_notice
+from lightning_modules.runner.runs import (
+    last_checkpoint,
+    over_seeds,
+    print_summary,
+    run_folders,
+    run_record,
+    synthetic_notice,
+)
 from scripts.command_line import lab_parser, prepare, run, seeds, trainer_options, whole_number
 
 # %% tags=["parameters"]

@@ -44,7 +44,7 @@ from lightning_modules.pretrained import (
     resolve_device,
     weights_name,
 )
-from lightning_modules.results import write_json
+from lightning_modules.runner.results import write_json
 from scripts.command_line import LabArgumentParser, check_log_dir, run, seed_number
 
 # %% tags=["parameters"]

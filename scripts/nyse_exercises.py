@@ -10,10 +10,10 @@ import argparse
 
 from pytorch_lightning.utilities import rank_zero_only
 
+from lightning_modules.chapter.exercise_answers import answer
+from lightning_modules.chapter.labs import BOOK_BASELINES
 from lightning_modules.curves import show_figure
-from lightning_modules.exercise_answers import answer
-from lightning_modules.labs import BOOK_BASELINES
-from lightning_modules.results import results_table, save_model_curves, write_results
+from lightning_modules.runner.results import results_table, save_model_curves, write_results
 
 
 def report_against_linear_ar(args: argparse.Namespace, exercise: str, models: dict, network: str,

@@ -7,9 +7,9 @@ sentence a reader understands; the baselines (deterministic: one run); each
 lab's learning curves over seeds and one figure of the whole chapter, both
 embedded as images; skipped, failed and interrupted labs with their reasons;
 which figures come from synthetic data. The chapter's exercises (ISLP 10.10,
-``lightning_modules.labs.EXERCISES``) get a section each: their figures over
+``lightning_modules.chapter.labs.EXERCISES``) get a section each: their figures over
 seeds in the same table, the comparison the exercise asks for in words
-computed from those figures (:mod:`lightning_modules.exercise_answers`; a
+computed from those figures (:mod:`lightning_modules.chapter.exercise_answers`; a
 stand-in run gets no answer), and their own figures.
 """
 
@@ -24,10 +24,10 @@ from typing import Any
 
 import matplotlib.pyplot as plt
 
-from datamodules.files import write_atomically
+from foundations.files import write_atomically
+from lightning_modules.chapter.exercise_answers import answer, stand_in_note
+from lightning_modules.chapter.labs import EXERCISES, NETWORKS
 from lightning_modules.curves import save_figure
-from lightning_modules.exercise_answers import answer, stand_in_note
-from lightning_modules.labs import EXERCISES, NETWORKS
 
 #: how a figure reads in words
 FIGURE_NAMES = {"test_mae": "test MAE", "test_r2": "test R²", "test_accuracy": "test accuracy"}

@@ -38,8 +38,6 @@ import torch
 from torch import Tensor
 from torch.utils.data import TensorDataset
 
-from datamodules.errors import BadArgumentError, CorruptDataError, DataUnavailableError
-from datamodules.files import write_atomically
 from datamodules.imdb.cache import EncodedIMDB
 from datamodules.imdb.sources import (
     ARCHIVE,
@@ -55,6 +53,8 @@ from datamodules.imdb.sources import (
 )
 from datamodules.imdb.text import OOV, PAD, RESERVED, START, Sequences, bag_of_words, pad_sequences
 from datamodules.safe_pickle import NUMPY_ARRAYS, load_pickle
+from foundations.errors import BadArgumentError, CorruptDataError, DataUnavailableError
+from foundations.files import write_atomically
 
 ISLP_URL = "http://imdb.jtaylor.su.domains/jtaylor/data/"
 #: ISLP's files and their MD5s (ISLP 0.6's ``ISLP.torch.imdb.md5sums``)

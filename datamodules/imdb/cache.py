@@ -18,8 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from datamodules.files import write_atomically
 from datamodules.imdb.text import RESERVED, Sequences
+from foundations.files import write_atomically
 
 CACHE_DIR = "imdb_cache"
 #: the cache format; 2: keyed by its source files

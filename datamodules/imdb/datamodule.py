@@ -14,7 +14,6 @@ from torch import Tensor
 from datamodules.arguments import whole_number
 from datamodules.base import InMemoryDataModule, SyntheticDataWarning
 from datamodules.batching import SparseRows, Tensors
-from datamodules.errors import BadArgumentError, CorruptDataError, DataUnavailableError
 from datamodules.imdb.cache import EncodedIMDB, cache_path
 from datamodules.imdb.reviews import ReviewsFile, read_reviews_file  # noqa: F401 (read_reviews_file: imported from here)
 from datamodules.imdb.sources import (
@@ -32,6 +31,7 @@ from datamodules.imdb.sources import (
 from datamodules.imdb.synthetic import synthetic_imdb
 from datamodules.imdb.text import RESERVED, Sequences, bag_of_words, encode_texts, pad_sequences, tokenize
 from datamodules.splitting import fewest_limited_rows, held_out_count, limited_validation
+from foundations.errors import BadArgumentError, CorruptDataError, DataUnavailableError
 
 Features = Literal["bag_of_words", "sequence"]
 

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from datamodules.errors import BadArgumentError, CorruptDataError
 from datamodules.imdb.text import tokenize
+from foundations.errors import BadArgumentError, CorruptDataError
 
 #: the longest line taken as one review (IMDB's longest review is about 14,000 characters)
 MAX_REVIEW_BYTES = 1_000_000

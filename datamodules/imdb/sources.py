@@ -32,10 +32,10 @@ from pathlib import Path
 
 import numpy as np
 
-from datamodules.errors import CorruptDataError, DataUnavailableError, LabError
-from datamodules.files import outside_folder
 from datamodules.imdb.cache import CACHE_ERRORS, EncodedIMDB, StaleCacheError, cache_path
 from datamodules.imdb.text import OOV, RESERVED, START, Sequences, build_word_index, encode_texts
+from foundations.errors import CorruptDataError, DataUnavailableError, LabError
+from foundations.files import outside_folder
 
 #: the folder the data modules read by default, relative to the working directory
 DATA_DIR = "data"

@@ -7,7 +7,7 @@ import json
 import pytest
 from helpers import load_script
 
-from lightning_modules.labs import NETWORKS
+from lightning_modules.chapter.labs import NETWORKS
 
 benchmark = load_script("benchmark")
 

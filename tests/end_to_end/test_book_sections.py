@@ -1,4 +1,4 @@
-"""The book's code on ISLP's helpers and on ours (``lightning_modules.book_code``), and the side-by-side
+"""The book's code on ISLP's helpers and on ours (``lightning_modules.chapter.book_code``), and the side-by-side
 report of its figures (``scripts/benchmark.py --book-sections``)."""
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ import torch
 from helpers import ROOT, load_script
 from torch.utils.data import TensorDataset
 
-from lightning_modules.book_code import book_datasets, helpers, lab_datamodule, run_book_code
-from lightning_modules.labs import NETWORKS
+from lightning_modules.chapter.book_code import book_datasets, helpers, lab_datamodule, run_book_code
+from lightning_modules.chapter.labs import NETWORKS
 
 benchmark = load_script("benchmark")
 MNIST_ROOT = ROOT.parent / "shared" / "data"

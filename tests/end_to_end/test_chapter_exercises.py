@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from helpers import ROOT, load_script
 
-from lightning_modules import labs as settings
-from lightning_modules.exercise_answers import answer
+from lightning_modules.chapter import labs as settings
+from lightning_modules.chapter.exercise_answers import answer
 
 chapter = load_script("chapter")
 report = load_script("report")

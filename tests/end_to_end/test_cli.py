@@ -11,14 +11,14 @@ import pytest
 import yaml
 from helpers import ROOT
 
-from lightning_modules.cli import main as cli_main
+from lightning_modules.runner.cli import main as cli_main
 
 CONFIGS = sorted((ROOT / "scripts" / "configs").glob("*.yaml"))
 
 
 def islp_lab(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "lightning_modules.cli", *args], cwd=cwd, capture_output=True, text=True, timeout=300
+        [sys.executable, "-m", "lightning_modules.runner.cli", *args], cwd=cwd, capture_output=True, text=True, timeout=300
     )
 
 
@@ -103,7 +103,7 @@ def test_importing_the_library_changes_nothing_in_the_users_process():
         "import logging, warnings, matplotlib, torch, torchvision, torchmetrics, pytorch_lightning, pandas, sklearn;"
         "matplotlib.use('svg'); filters = list(warnings.filters);"
         "handlers = [list(logging.getLogger(n).filters) for n in ('pytorch_lightning.utilities.rank_zero',)];"
-        "import lightning_modules, datamodules, lightning_modules.curves, lightning_modules.cli, datamodules.imdb;"
+        "import lightning_modules, datamodules, lightning_modules.curves, lightning_modules.runner.cli, datamodules.imdb;"
         "assert matplotlib.get_backend() == 'svg', matplotlib.get_backend();"
         "assert list(warnings.filters) == filters, 'warnings filters changed';"
         "assert [list(logging.getLogger(n).filters) for n in ('pytorch_lightning.utilities.rank_zero',)] == handlers"

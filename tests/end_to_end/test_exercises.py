@@ -18,10 +18,10 @@ from torch import nn
 from torchvision.io import write_png
 
 from datamodules.default import DefaultDataModule, load_default
-from datamodules.errors import BadArgumentError
 from datamodules.nyse import NYSEDataModule, load_nyse
-from lightning_modules.gradient_descent import gradient_descent, objective
-from lightning_modules.labs import BOOK_BASELINES, EXERCISES, NETWORKS
+from foundations.errors import BadArgumentError
+from lightning_modules.chapter.gradient_descent import gradient_descent, objective
+from lightning_modules.chapter.labs import BOOK_BASELINES, EXERCISES, NETWORKS
 from lightning_modules.networks import IMDBDense, LinearAR
 
 

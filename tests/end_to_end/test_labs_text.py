@@ -15,10 +15,10 @@ import torchvision.datasets.utils
 from helpers import ROOT, load_script
 
 from datamodules.imdb import IMDBDataModule
-from lightning_modules import baselines
-from lightning_modules.cli import main as cli_main
+from lightning_modules.chapter import baselines
 from lightning_modules.module import SimpleModule
 from lightning_modules.networks import IMDBDense
+from lightning_modules.runner.cli import main as cli_main
 
 SCORE = re.compile(r'^P\(positive\) = ([01]\.\d\d)  "(.*)"$', re.MULTILINE)
 REVIEWS = ["word5 word9 word17 word120", "word3 word44 word2000"]

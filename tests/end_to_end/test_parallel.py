@@ -10,8 +10,8 @@ import pytest
 import torch
 from helpers import ROOT, load_script
 
-from datamodules.errors import CorruptDataError
-from lightning_modules.parallel import for_each_seed, parallel_jobs
+from foundations.errors import CorruptDataError
+from lightning_modules.runner.parallel import for_each_seed, parallel_jobs
 
 
 def noisy_sum(seed: int) -> float:
@@ -49,7 +49,7 @@ def test_a_failing_seed_raises_its_own_error_with_its_exit_status():
     ],
 )
 def test_how_many_seeds_run_at_once(monkeypatch, seeds, threads, jobs, on_cpu, cores, expected):
-    monkeypatch.setattr("lightning_modules.parallel.cpu_cores", lambda: cores)
+    monkeypatch.setattr("lightning_modules.runner.parallel.cpu_cores", lambda: cores)
     assert parallel_jobs(seeds, threads, jobs, on_cpu=on_cpu) == expected
 
 

@@ -14,7 +14,7 @@ from torchvision.models import ResNet50_Weights, resnet50
 from torchvision.transforms import v2
 
 from datamodules.book_images import book_images_dir, load_images
-from datamodules.errors import DataUnavailableError
+from foundations.errors import DataUnavailableError
 from lightning_modules.pretrained import (
     WeightsUnavailableError,
     book_transform,

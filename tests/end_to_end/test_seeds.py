@@ -8,6 +8,7 @@ import pytest
 from helpers import load_script
 
 from lightning_modules import curves
+from lightning_modules.runner import curves_cli
 
 nyse = load_script("lab_nyse")
 
@@ -45,7 +46,7 @@ def test_seeds_are_distinct_and_each_reproducible_alone(tmp_path):
     assert curves.seed_runs(tmp_path / "both" / "nyse" / "rnn") == [
         tmp_path / "both" / "nyse" / "rnn" / f"seed_{seed}" / "version_0" for seed in (0, 1)
     ]
-    assert curves.main([str(tmp_path / "both" / "nyse" / "rnn"), "--metric", "r2"]) == 0
+    assert curves_cli.main([str(tmp_path / "both" / "nyse" / "rnn"), "--metric", "r2"]) == 0
     assert (tmp_path / "both" / "nyse" / "rnn" / "r2_curves.png").is_file()
 
 

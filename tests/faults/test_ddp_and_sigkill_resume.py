@@ -22,7 +22,7 @@ CONFIGS = ROOT / "scripts" / "configs"
 
 def islp_lab(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     result = subprocess.run(
-        [sys.executable, "-m", "lightning_modules.cli", *args], cwd=cwd, capture_output=True, text=True, timeout=600
+        [sys.executable, "-m", "lightning_modules.runner.cli", *args], cwd=cwd, capture_output=True, text=True, timeout=600
     )
     assert result.returncode == 0, result.stderr[-3000:]
     return result
@@ -116,7 +116,7 @@ def test_sigkill_then_resume_equals_an_uninterrupted_run(tmp_path):
 
 
 # Makes the second checkpoint write slow: half the bytes, then a pause in which the test kills the run.
-# (The writer, lightning_modules.checkpoints, hands the bytes of its temporary file beside last.ckpt to os.write.)
+# (The writer, lightning_modules.machinery.checkpoints, hands the bytes of its temporary file beside last.ckpt to os.write.)
 SLOW_SAVE = """
 import os, sys, time
 original_write, saves = os.write, []
@@ -181,9 +181,9 @@ from torch import nn
 from torch.utils.data import TensorDataset
 from pytorch_lightning import Callback
 from datamodules import SimpleDataModule
-from lightning_modules import checkpoints
+from lightning_modules.machinery import checkpoints
 from lightning_modules.module import SimpleModule
-from lightning_modules.runs import last_checkpoint
+from lightning_modules.runner.runs import last_checkpoint
 from lightning_modules.trainer import make_trainer
 
 parser = argparse.ArgumentParser()

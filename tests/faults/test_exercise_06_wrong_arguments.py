@@ -12,8 +12,8 @@ import pytest
 from helpers import load_script
 from matplotlib.colors import to_rgb
 
-from datamodules.errors import BadArgumentError
-from lightning_modules.gradient_descent import FLAT, gradient_descent
+from foundations.errors import BadArgumentError
+from lightning_modules.chapter.gradient_descent import FLAT, gradient_descent
 
 REFUSED = {
     "lr 0": (["--lr", "0"], "--lr must be above 0, got 0.0"),

@@ -31,12 +31,12 @@ from pytorch_lightning import Trainer, seed_everything
 from pytorch_lightning.callbacks import ModelCheckpoint
 from torch.optim import RMSprop
 
-from datamodules.errors import UserError, exit_status
 from datamodules.hitters import HittersDataModule
+from foundations.errors import UserError, exit_status
 from lightning_modules import SimpleModule, make_trainer
+from lightning_modules.machinery.run_logs import _release_run_locks
 from lightning_modules.networks import HittersMLP
-from lightning_modules.run_logs import _release_run_locks
-from lightning_modules.runs import last_checkpoint
+from lightning_modules.runner.runs import last_checkpoint
 
 RUN = Path("hitters/mlp/version_0")
 ROWS = "islp_last_epoch_rows"

@@ -36,11 +36,11 @@ from torchvision.io import ImageReadMode, read_image
 
 from datamodules.book_images import MAX_PIXELS, book_images_dir, load_images, read_rgb
 from datamodules.cifar100 import CIFAR100DataModule
-from datamodules.errors import CorruptDataError
 from datamodules.imdb import IMDBDataModule
 from datamodules.imdb.cache import EncodedIMDB
 from datamodules.mnist import MNISTDataModule
 from datamodules.safe_pickle import NUMPY_ARRAYS, load_pickle
+from foundations.errors import CorruptDataError
 
 try:  # numpy 2
     from numpy._core.multiarray import _reconstruct, scalar
@@ -131,7 +131,7 @@ RAW = {  # written opcode by opcode
 
 LOAD_EACH = """
 import json, os, sys, traceback
-from datamodules.errors import CorruptDataError
+from foundations.errors import CorruptDataError
 from datamodules.safe_pickle import NUMPY_ARRAYS, load_pickle
 statuses = {}
 for path in sys.argv[1:]:
@@ -223,7 +223,7 @@ def test_islp_lab_with_verify_false_refuses_a_forged_cifar_pickle_in_one_line(tm
     content["fine_labels"] = array(dtype("O8"), (60,), POINTERS * 60)
     train.write_bytes(pickle.dumps(content, protocol=2))
     done = subprocess.run(
-        [sys.executable, "-m", "lightning_modules.cli", "fit", "--config", str(ROOT / "scripts/configs/cifar100_cnn.yaml"),
+        [sys.executable, "-m", "lightning_modules.runner.cli", "fit", "--config", str(ROOT / "scripts/configs/cifar100_cnn.yaml"),
          "--data.init_args.data_dir", str(root), "--data.init_args.verify", "false", "--trainer.max_epochs", "1",
          "--trainer.accelerator", "cpu", "--trainer.logger.init_args.save_dir", str(tmp_path / "logs")],
         cwd=tmp_path, capture_output=True, text=True, timeout=300, preexec_fn=no_core_dump,
@@ -467,7 +467,7 @@ def test_islp_lab_rebuilds_a_cache_with_a_token_beyond_its_columns(tmp_path: Pat
     cache = root / "imdb_cache" / "encoded_aclImdb_10000.npz"
     forge_cache(cache, "token_beyond_columns")
     done = subprocess.run(
-        [sys.executable, "-m", "lightning_modules.cli", "fit", "--config", str(ROOT / "scripts/configs/imdb_dense.yaml"),
+        [sys.executable, "-m", "lightning_modules.runner.cli", "fit", "--config", str(ROOT / "scripts/configs/imdb_dense.yaml"),
          "--data.init_args.data_dir", str(root), "--data.init_args.validation", "4", "--trainer.max_epochs", "1",
          "--trainer.accelerator", "cpu", "--trainer.logger.init_args.save_dir", str(tmp_path / "logs")],
         cwd=tmp_path, capture_output=True, text=True, timeout=300,

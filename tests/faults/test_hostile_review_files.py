@@ -19,10 +19,10 @@ from pathlib import Path
 import pytest
 from helpers import ROOT, load_script
 
-from datamodules.errors import BadArgumentError, CorruptDataError
 from datamodules.imdb import IMDBDataModule
 from datamodules.imdb.reviews import CHUNK_BYTES, MAX_REVIEW_BYTES, ReviewsFile, read_reviews_file, split_lines
-from lightning_modules.cli import main as cli_main
+from foundations.errors import BadArgumentError, CorruptDataError
+from lightning_modules.runner.cli import main as cli_main
 
 CONFIG = str(ROOT / "scripts" / "configs" / "imdb_dense.yaml")
 SCORE = re.compile(r'^P\(positive\) = ([01]\.\d\d)  "(.*)"$')

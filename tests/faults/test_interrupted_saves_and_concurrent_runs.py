@@ -211,7 +211,7 @@ def test_resume_skips_versions_without_a_checkpoint_and_counts_every_attempt(tmp
     assert first.returncode == 0, first.stderr[-3000:]
     assert f"--resume: nothing to resume in {log_dir / 'nyse' / 'rnn'}" in first.stderr
     tested = subprocess.run(
-        [sys.executable, "-m", "lightning_modules.cli", "test", "--config", str(CONFIGS / "nyse_rnn.yaml"),
+        [sys.executable, "-m", "lightning_modules.runner.cli", "test", "--config", str(CONFIGS / "nyse_rnn.yaml"),
          "--ckpt_path", str(log_dir / "nyse/rnn/version_0/checkpoints/last.ckpt"), "--trainer.accelerator", "cpu",
          "--trainer.default_root_dir", str(log_dir)],
         capture_output=True, text=True, cwd=tmp_path, timeout=600,
@@ -241,14 +241,14 @@ def test_resume_skips_versions_without_a_checkpoint_and_counts_every_attempt(tmp
     assert after["nonlinear_ar"]["fit_seconds"] >= before["nonlinear_ar"]["fit_seconds"] * 0.9
 
     continued = subprocess.run(  # the CLI's --ckpt_path last finds the same run past the test's version
-        [sys.executable, "-m", "lightning_modules.cli", "fit", "--config", str(CONFIGS / "nyse_rnn.yaml"),
+        [sys.executable, "-m", "lightning_modules.runner.cli", "fit", "--config", str(CONFIGS / "nyse_rnn.yaml"),
          "--ckpt_path", "last", "--trainer.max_epochs", "5", "--trainer.accelerator", "cpu",
          "--trainer.default_root_dir", str(log_dir)],
         capture_output=True, text=True, cwd=tmp_path, timeout=600,
     )
     assert continued.returncode == 0, continued.stderr[-3000:]
     assert epochs_logged(rnn / "version_0/metrics.csv") == [0, 1, 2, 3, 4]
-    assert "class_path: lightning_modules.checkpoints.AtomicCheckpointIO" in (rnn / "version_0/config.yaml").read_text()
+    assert "class_path: lightning_modules.machinery.checkpoints.AtomicCheckpointIO" in (rnn / "version_0/config.yaml").read_text()
     assert sorted(p.name for p in rnn.iterdir()) == ["version_0", "version_1", "version_2"]
 
 

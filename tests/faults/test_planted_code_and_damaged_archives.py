@@ -25,10 +25,10 @@ from helpers import ROOT
 from torchvision.models import ResNet50_Weights
 
 from datamodules.cifar100 import CIFAR100DataModule
-from datamodules.errors import CorruptDataError, DataUnavailableError
 from datamodules.imdb import book, load_lookup, load_sparse
 from datamodules.mnist import MNISTDataModule
 from datamodules.safe_pickle import NUMPY_ARRAYS, load_pickle
+from foundations.errors import CorruptDataError, DataUnavailableError
 from lightning_modules.pretrained import WeightsUnavailableError, load_resnet50
 
 # -- helpers ------------------------------------------------------------------------------------------------
@@ -98,7 +98,7 @@ def test_cli_with_verify_false_refuses_a_planted_pickle_in_one_line(tmp_path: Pa
     marker = tmp_path / "MARKER"
     root = cifar_files(tmp_path / "data", "train", marker)
     done = subprocess.run(
-        [sys.executable, "-m", "lightning_modules.cli", "fit", "--config", str(ROOT / "scripts/configs/cifar100_cnn.yaml"),
+        [sys.executable, "-m", "lightning_modules.runner.cli", "fit", "--config", str(ROOT / "scripts/configs/cifar100_cnn.yaml"),
          "--data.init_args.data_dir", str(root), "--data.init_args.verify", "false", "--trainer.max_epochs", "1",
          "--trainer.accelerator", "cpu", "--trainer.logger.init_args.save_dir", str(tmp_path / "logs")],
         cwd=tmp_path, capture_output=True, text=True, timeout=300,

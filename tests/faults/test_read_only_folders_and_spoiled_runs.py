@@ -26,13 +26,13 @@ import torch
 from data_files import write_reviews
 from helpers import PAUSE_AT_EPOCH_2, ROOT, driver_file, load_script
 
-from datamodules.errors import DiskFullError
-from datamodules.files import write_atomically
 from datamodules.imdb import IMDBDataModule
 from datamodules.imdb.cache import cache_path
 from datamodules.imdb.sources import CacheNotWrittenWarning
-from lightning_modules.cli import main as cli_main
+from foundations.errors import DiskFullError
+from foundations.files import write_atomically
 from lightning_modules.module import SimpleModule
+from lightning_modules.runner.cli import main as cli_main
 
 SCRIPTS = ROOT / "scripts"
 CONFIGS = SCRIPTS / "configs"
@@ -44,7 +44,7 @@ import runpy, sys, urllib.error, urllib.request
 def offline(*args, **kwargs):
     raise urllib.error.URLError("[Errno -3] Temporary failure in name resolution (offline for the test)")
 urllib.request.urlopen = offline
-if sys.argv[1] == "-m":  # a module: python offline.py -m lightning_modules.cli ...
+if sys.argv[1] == "-m":  # a module: python offline.py -m lightning_modules.runner.cli ...
     module = sys.argv[2]
     sys.argv = [module] + sys.argv[3:]
     runpy.run_module(module, run_name="__main__", alter_sys=True)
@@ -206,7 +206,7 @@ def test_resume_from_a_checkpoint_that_cannot_be_loaded_safely_runs_nothing(fini
     assert fingerprint(log_dir) == before
 
     cli = subprocess.run(  # islp-lab's --ckpt_path last finds the same checkpoint: checked before Lightning reads it
-        [sys.executable, "-m", "lightning_modules.cli", "fit", "--config", str(CONFIGS / "nyse_rnn.yaml"),
+        [sys.executable, "-m", "lightning_modules.runner.cli", "fit", "--config", str(CONFIGS / "nyse_rnn.yaml"),
          "--ckpt_path", "last", "--trainer.max_epochs", "4", "--trainer.accelerator", "cpu",
          "--trainer.default_root_dir", str(log_dir)],
         capture_output=True, text=True, cwd=tmp_path, timeout=600,
@@ -316,7 +316,7 @@ def test_thousands_of_reviews_in_a_config_are_taken_whole_and_in_order(tmp_path,
     """Declared ``list[str]``, jsonargparse deep-copied the whole list once per review while checking it (10,000
     reviews: 459 s); now they are checked as one list. The time is printed by scripts/benchmark_predict.py."""
     from datamodules.base import InMemoryDataModule
-    from lightning_modules.cli import LabCLI
+    from lightning_modules.runner.cli import LabCLI
 
     texts = [f"review number {i} of a film" for i in range(3000)]
     config = tmp_path / "reviews.yaml"
@@ -369,7 +369,7 @@ def test_a_lab_whose_data_is_missing_says_so_first_and_leaves_no_run_folder(tmp_
     assert not list((tmp_path / "logs").rglob("version_*"))
 
     cli = subprocess.run(  # islp-lab: the data module fails in fit; the version folder it claimed is taken back
-        [sys.executable, str(offline), "-m", "lightning_modules.cli", "fit", "--config",
+        [sys.executable, str(offline), "-m", "lightning_modules.runner.cli", "fit", "--config",
          str(CONFIGS / "mnist_mlp.yaml"), "--data.init_args.data_dir", str(tmp_path / "empty"),
          "--trainer.accelerator", "cpu", "--trainer.default_root_dir", str(tmp_path / "cli_logs")],
         capture_output=True, text=True, cwd=tmp_path, timeout=600,

@@ -22,7 +22,7 @@ import pandas as pd
 import torch
 from helpers import PAUSE_AT_EPOCH_2, ROOT, epochs_logged, error_lines, test_rows
 
-from lightning_modules.run_logs import ResumableCSVLogger
+from lightning_modules.machinery.run_logs import ResumableCSVLogger
 
 SCRIPTS = ROOT / "scripts"
 

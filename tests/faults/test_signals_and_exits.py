@@ -22,7 +22,7 @@ import pytest
 import torch
 from helpers import ROOT, SCRIPTS, load_script
 
-from lightning_modules import cli
+from lightning_modules.runner import cli
 from lightning_modules.trainer import available_accelerators
 from scripts import command_line
 
@@ -107,7 +107,7 @@ def test_ctrl_c_stops_a_lab_in_training_with_130(tmp_path):
 SLOW_CV = textwrap.dedent(
     """
     import sys, time
-    import lightning_modules.baselines as baselines
+    import lightning_modules.chapter.baselines as baselines
     original = baselines.cross_validated_lasso
     def slow_cross_validated_lasso(*args, **kwargs):
         print("CV STARTED", flush=True)
@@ -294,7 +294,7 @@ def other_labs_checkpoint(tmp_path_factory) -> Path:
     from pytorch_lightning import Trainer
     from torch.utils.data import DataLoader, TensorDataset
 
-    from lightning_modules.labs import NETWORKS
+    from lightning_modules.chapter.labs import NETWORKS
 
     settings = NETWORKS["nyse_ar"]
     module = settings.build_module(settings.network.build(input_size=20))
@@ -347,7 +347,7 @@ def test_bad_cli_arguments_end_with_one_line(tmp_path, capsys, monkeypatch, othe
 
 def test_cli_argument_through_the_real_entry_point(tmp_path):
     result = subprocess.run(
-        [sys.executable, "-m", "lightning_modules.cli", "fit", "--config", str(CONFIGS / "hitters.yaml"),
+        [sys.executable, "-m", "lightning_modules.runner.cli", "fit", "--config", str(CONFIGS / "hitters.yaml"),
          "--model.metrics", "[maee]"], capture_output=True, text=True, cwd=tmp_path, timeout=300, check=False,
     )
     assert result.returncode == 2

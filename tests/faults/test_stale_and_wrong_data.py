@@ -31,13 +31,13 @@ import torch
 from data_files import write_reviews
 from helpers import CLASSES, ROOT, load_script
 
-from datamodules.errors import DataUnavailableError
 from datamodules.imdb import IMDBDataModule, sources
 from datamodules.imdb.cache import cache_path
 from datamodules.imdb.sources import ARCHIVE
-from lightning_modules.cli import main as cli_main
+from foundations.errors import DataUnavailableError
 from lightning_modules.module import SimpleModule
 from lightning_modules.networks import IMDBDense
+from lightning_modules.runner.cli import main as cli_main
 
 TEXTS = ["great wonderful superb film", "awful dull terrible plot"]
 SCORE = re.compile(r'^P\(positive\) = ([01]\.\d\d)  "(.*)"$', re.MULTILINE)
@@ -236,7 +236,7 @@ def test_a_review_that_is_not_utf8_is_named(tmp_path, monkeypatch, capsys):
 
 def islp_curves() -> list[str]:
     script = Path(sys.executable).parent / "islp-curves"
-    return [str(script)] if script.is_file() else [sys.executable, "-m", "lightning_modules.curves"]
+    return [str(script)] if script.is_file() else [sys.executable, "-m", "lightning_modules.runner.curves_cli"]
 
 
 def test_islp_curves_names_a_garbled_file_in_one_line(tmp_path):
@@ -268,7 +268,7 @@ class LateLabel(InMemoryDataModule):
 def test_islp_lab_refuses_a_late_bad_label_in_one_line(tmp_path):
     (tmp_path / "readers_data.py").write_text(textwrap.dedent(READERS_DATA))
     command = [
-        sys.executable, "-m", "lightning_modules.cli", "fit", "--config", str(ROOT / "scripts/configs/mnist_mlr.yaml"),
+        sys.executable, "-m", "lightning_modules.runner.cli", "fit", "--config", str(ROOT / "scripts/configs/mnist_mlr.yaml"),
         "--data", "readers_data.LateLabel", "--data.init_args.validation", "test", "--data.init_args.batch_size", "32",
         "--trainer.max_epochs", "2", "--trainer.accelerator", "cpu", "--trainer.enable_model_summary", "false",
         "--trainer.logger.init_args.save_dir", str(tmp_path / "logs"),
@@ -288,7 +288,7 @@ import torch
 from pytorch_lightning import Trainer
 from torch import nn
 from torch.utils.data import TensorDataset
-from datamodules.errors import BadArgumentError
+from foundations.errors import BadArgumentError
 from lightning_modules import SimpleDataModule, SimpleModule
 
 warnings.simplefilter("ignore")

@@ -19,10 +19,10 @@ from pathlib import Path
 import pytest
 from helpers import ROOT, error_lines
 
-from datamodules.errors import WriteError
-from datamodules.files import append_no_follow, open_no_follow, refuse_links, write_atomically
-from lightning_modules.results import results_lock
-from lightning_modules.run_logs import ResumableCSVLogger, hold_run_lock
+from foundations.errors import WriteError
+from foundations.files import append_no_follow, open_no_follow, refuse_links, write_atomically
+from lightning_modules.machinery.run_logs import ResumableCSVLogger, hold_run_lock
+from lightning_modules.runner.results import results_lock
 
 SECRET = b"someone else's file\n"
 
@@ -51,7 +51,7 @@ def fingerprint(folder: Path) -> dict[str, str]:
             for path in sorted(folder.rglob("*")) if path.is_file() and not path.is_symlink()}
 
 
-# -- the rule, in datamodules/files.py -------------------------------------------------------------------------
+# -- the rule, in foundations/files.py -------------------------------------------------------------------------
 
 
 def test_an_atomic_write_refuses_a_link_at_its_name_and_leaves_the_target(tmp_path):
@@ -213,7 +213,7 @@ def test_a_new_run_refuses_a_link_at_the_labs_results_and_leaves_its_target(tmp_
 def test_islp_lab_refuses_a_link_in_the_run_it_continues(tmp_path):
     def islp_lab(*extra: str) -> subprocess.CompletedProcess:
         return subprocess.run(
-            [sys.executable, "-m", "lightning_modules.cli", "fit", "--config", str(ROOT / "scripts/configs/hitters.yaml"),
+            [sys.executable, "-m", "lightning_modules.runner.cli", "fit", "--config", str(ROOT / "scripts/configs/hitters.yaml"),
              "--trainer.accelerator", "cpu", *extra], capture_output=True, text=True, cwd=tmp_path, timeout=600)
 
     first = islp_lab("--trainer.max_epochs", "2")

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 from helpers import ROOT
 
-from datamodules.errors import LabError
+from foundations.errors import LabError
 
 pytestmark = [
     pytest.mark.skipif(not Path("/proc/self/stat").is_file(), reason="reads processes from /proc (Linux)"),

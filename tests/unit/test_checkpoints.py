@@ -23,7 +23,7 @@ from torch import nn
 from torch.utils.data import TensorDataset
 
 from datamodules import SimpleDataModule
-from lightning_modules.checkpoints import (
+from lightning_modules.machinery.checkpoints import (
     CHECKPOINT_INTERVAL,
     AtomicCheckpointIO,
     CheckpointError,
@@ -31,8 +31,8 @@ from lightning_modules.checkpoints import (
     IntervalCheckpoint,
     write_atomically,
 )
+from lightning_modules.machinery.run_logs import ResumableCSVLogger, latest_version
 from lightning_modules.module import SimpleModule
-from lightning_modules.run_logs import ResumableCSVLogger, latest_version
 from lightning_modules.trainer import make_trainer
 
 

@@ -11,9 +11,10 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
-from datamodules.errors import CurvesArgumentError  # noqa: E402
-from lightning_modules import curves  # noqa: E402
-from lightning_modules.curves import CurvesError, main, read_metrics, summary_plot  # noqa: E402
+from foundations.errors import CurvesArgumentError  # noqa: E402
+from lightning_modules.curves import CurvesError, read_metrics, summary_plot  # noqa: E402
+from lightning_modules.runner import curves_cli  # noqa: E402
+from lightning_modules.runner.curves_cli import main  # noqa: E402
 
 # what Lightning's CSVLogger writes: validation and training values of an epoch on separate rows
 LOGGED = """epoch,step,test_loss,test_mae,train_loss_epoch,train_mae_epoch,valid_loss,valid_mae
@@ -119,7 +120,7 @@ GOOD_CSV = "epoch,step,train_loss_epoch,valid_loss,valid_mae\n0,1,0.5,0.6,0.7\n1
 )
 def test_islp_curves_garbled_csv_exits_1(content, expected, tmp_path, capsys):
     (tmp_path / "metrics.csv").write_text(content)
-    assert curves.main([str(tmp_path)]) == 1
+    assert curves_cli.main([str(tmp_path)]) == 1
     err = capsys.readouterr().err
     assert err.startswith(f"islp-curves: error: {tmp_path / 'metrics.csv'} ") and expected in err
     assert err.count("\n") == 1 and not list(tmp_path.glob("*.png"))
@@ -131,11 +132,11 @@ def test_islp_curves_arguments(tmp_path, capsys):
     (run / "metrics.csv").write_text(GOOD_CSV)
     # -o an existing folder: the figure goes inside it, and that path is printed
     (tmp_path / "figures").mkdir()
-    assert curves.main([str(run), "-o", str(tmp_path / "figures")]) == 0
+    assert curves_cli.main([str(run), "-o", str(tmp_path / "figures")]) == 0
     assert capsys.readouterr().out == f"{tmp_path / 'figures' / 'loss_curves.png'}\n"
     assert (tmp_path / "figures" / "loss_curves.png").stat().st_size > 1000
     # a name without a suffix: .png added, and the path printed is the file written
-    assert curves.main([str(run), "--metric", "mae", "-o", str(tmp_path / "mae")]) == 0
+    assert curves_cli.main([str(run), "--metric", "mae", "-o", str(tmp_path / "mae")]) == 0
     assert capsys.readouterr().out == f"{tmp_path / 'mae.png'}\n" and (tmp_path / "mae.png").is_file()
     # bad arguments: exit 2, one line naming them, nothing written
     for argv, expected in (
@@ -144,8 +145,8 @@ def test_islp_curves_arguments(tmp_path, capsys):
         ([str(run), "--metric", "r2"], "metric 'r2' is not in"),
         ([str(run), "-o", str(tmp_path / "curves.txt")], "matplotlib cannot write .txt files"),
     ):
-        assert curves.main(argv) == 2, argv
+        assert curves_cli.main(argv) == 2, argv
         err = capsys.readouterr().err
         assert err.startswith("islp-curves: error: ") and expected in err and err.count("\n") == 1
-    assert curves.main([str(run), "--metric", "r2"]) == 2 and "metrics present: loss, mae" in capsys.readouterr().err
+    assert curves_cli.main([str(run), "--metric", "r2"]) == 2 and "metrics present: loss, mae" in capsys.readouterr().err
     assert sorted(p.name for p in tmp_path.rglob("*.png")) == ["loss_curves.png", "mae.png"]

@@ -12,10 +12,10 @@ from torch.utils.data import TensorDataset
 
 from datamodules import SimpleDataModule
 from datamodules.batching import ShardedSampler, TensorBatches
-from datamodules.errors import BadArgumentError
 from datamodules.hitters import HittersDataModule, load_hitters
 from datamodules.nyse import NYSEDataModule, load_nyse
 from datamodules.splitting import held_out_rows
+from foundations.errors import BadArgumentError
 from lightning_modules.module import SimpleModule
 
 

@@ -21,9 +21,9 @@ from torchvision import datasets
 from datamodules import cifar100, mnist
 from datamodules.base import SyntheticDataWarning
 from datamodules.cifar100 import CIFAR100DataModule
-from datamodules.errors import CorruptDataError, DataUnavailableError
 from datamodules.images import random_crop_flip, seeded_generator
 from datamodules.mnist import MNISTDataModule
+from foundations.errors import CorruptDataError, DataUnavailableError
 
 CIFAR_TRAIN, CIFAR_TEST = 60, 20
 

@@ -29,10 +29,10 @@ from data_files import (
 from ISLP.torch import imdb as islp
 
 from datamodules.batching import SparseRows
-from datamodules.errors import BadArgumentError, CorruptDataError, DataUnavailableError
 from datamodules.imdb import IMDBDataModule, book, load_lookup, load_sequential, load_sparse, load_tensor, sources
 from datamodules.imdb.sources import ARCHIVE
 from datamodules.imdb.text import tokenize
+from foundations.errors import BadArgumentError, CorruptDataError, DataUnavailableError
 
 TENSOR_FILES = [f"IMDB_{kind}_{split}.tensor" for kind in ("X", "S") for split in ("train", "test")]
 

@@ -14,12 +14,12 @@ from data_files import KERAS_RANKS, WORD_INDEX, write_aclimdb, write_archive, wr
 
 from datamodules.base import SyntheticDataWarning
 from datamodules.batching import SparseRows
-from datamodules.errors import BadArgumentError, CorruptDataError, DataUnavailableError
 from datamodules.imdb import IMDBDataModule, sources
 from datamodules.imdb.cache import CACHE_ERRORS, EncodedIMDB
 from datamodules.imdb.datamodule import read_reviews_file
 from datamodules.imdb.sources import ARCHIVE, ARCHIVE_URL
 from datamodules.imdb.text import Sequences, bag_of_words, pad_sequences, tokenize
+from foundations.errors import BadArgumentError, CorruptDataError, DataUnavailableError
 
 # "The film film film was great, GREAT!<br />alpha." encoded by hand
 ALPHA_REVIEW = [1, 6, 3, 3, 3, 7, 5, 5, 8]

@@ -1,5 +1,5 @@
 """One setting, one home a reader edits: the lab and exercise scripts. Two copies are checked against them
-here: the CLI's YAML configs (``scripts/configs/``) and the book's record in ``lightning_modules/labs.py``
+here: the CLI's YAML configs (``scripts/configs/``) and the book's record in ``lightning_modules/chapter/labs.py``
 (the book's figures and settings, each with its cell, which the benchmark and the chapter run read). Each
 network is built from its script and from its YAML, and a batch size, learning rate, epoch count or layer
 that differs fails, naming both places."""
@@ -12,9 +12,9 @@ from helpers import ROOT, load_script
 from pytorch_lightning import Trainer
 
 from datamodules.base import InMemoryDataModule
-from lightning_modules.cli import LabCLI
-from lightning_modules.labs import EXERCISES, LABS, NETWORKS, book_figures
+from lightning_modules.chapter.labs import EXERCISES, LABS, NETWORKS, book_figures
 from lightning_modules.module import SimpleModule
+from lightning_modules.runner.cli import LabCLI
 
 benchmark = load_script("benchmark")
 SCRIPTED = {name: lab for name, lab in {**LABS, **EXERCISES}.items() if lab.networks}
@@ -127,7 +127,7 @@ def test_each_script_its_config_and_the_books_record_agree(lab, tmp_path, monkey
         places = {
             f"scripts/{SCRIPTED[lab].script}": from_script,
             f"scripts/configs/{key}.yaml": built_by_config(key, tmp_path / key, monkeypatch),
-            f"the book's record (lightning_modules/labs.py, NETWORKS[{key!r}])": expected(NETWORKS[key]),
+            f"the book's record (lightning_modules/chapter/labs.py, NETWORKS[{key!r}])": expected(NETWORKS[key]),
         }
         problems += [f"{key}: {line}" for line in disagreements(places)]
     assert not problems, "\n".join(problems)

@@ -1,4 +1,4 @@
-"""Lightning's non-public parts this project relies on (all in lightning_modules.lightning_internals) still exist.
+"""Lightning's non-public parts this project relies on (all in lightning_modules.machinery.lightning_internals) still exist.
 
 If one of these fails after upgrading Lightning, resuming into the same
 metrics.csv, per-epoch seeding under the CLI, or SimpleModule's checks and
@@ -13,7 +13,7 @@ import os
 from pytorch_lightning import seed_everything
 from pytorch_lightning.loggers import CSVLogger
 
-from lightning_modules.lightning_internals import (
+from lightning_modules.machinery.lightning_internals import (
     GLOBAL_SEED_VARIABLE,
     HOOK_NAME_ATTRIBUTE,
     attached_trainer,

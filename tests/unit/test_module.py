@@ -16,7 +16,7 @@ from torchmetrics import MeanAbsoluteError, R2Score
 from torchmetrics.classification import BinaryAccuracy, MulticlassAccuracy
 
 from datamodules import SimpleDataModule
-from datamodules.errors import BadArgumentError
+from foundations.errors import BadArgumentError
 from lightning_modules.module import SimpleModule
 from lightning_modules.trainer import make_trainer
 

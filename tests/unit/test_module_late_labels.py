@@ -22,9 +22,9 @@ from torch import nn
 from torch.utils.data import TensorDataset
 
 from datamodules.batching import ShardedSampler
-from datamodules.errors import BadArgumentError
+from foundations.errors import BadArgumentError
 from lightning_modules import SimpleDataModule, SimpleModule
-from lightning_modules.checks import loss_safe_labels
+from lightning_modules.machinery.checks import loss_safe_labels
 
 ROWS, BATCH = 160, 16
 X = torch.randn(ROWS, 4, generator=torch.Generator().manual_seed(0))

@@ -14,7 +14,8 @@ from torch import nn
 from torch.utils.data import TensorDataset
 
 from datamodules import SimpleDataModule
-from lightning_modules.callbacks import BATCH_HOOKS, ErrorTracker, NonFiniteLossError
+from lightning_modules.callbacks import ErrorTracker, NonFiniteLossError
+from lightning_modules.machinery.lightning_internals import BATCH_HOOKS
 from lightning_modules.module import SimpleModule
 from lightning_modules.trainer import (
     AcceleratorUnavailableError,
@@ -136,7 +137,7 @@ def test_a_subclass_keeps_the_batch_hooks_it_defines_and_their_super_calls():
 
 def test_small_epochs_raise_no_logging_interval_warning(tmp_path):
     """Hitters has 6 training batches an epoch against Lightning's default interval of 50: it warned once per seed."""
-    from lightning_modules.labs import NETWORKS
+    from lightning_modules.chapter.labs import NETWORKS
     from lightning_modules.trainer import make_trainer
 
     hitters = NETWORKS["hitters"]

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from datamodules.errors import BadArgumentError
+from foundations.errors import BadArgumentError
 
 #: |dR/dβ| below which a descent that has stopped moving is at a stationary point (an answer)
 FLAT = 1e-3

@@ -6,13 +6,13 @@ The lab's cells hand a data set to ``SimpleDataModule``, build the network and a
 and ``ErrorTracker``. :func:`run_book_code` makes those calls on ``ISLP.torch``
 or on ``lightning_modules`` (``helpers("islp")``, ``helpers("ours")``): the same
 lines, only the import differs. What the lab sets (data, batch size, network,
-learning rate, metric, epochs) comes from :mod:`lightning_modules.labs`.
+learning rate, metric, epochs) comes from :mod:`lightning_modules.chapter.labs`.
 
 ``scripts/benchmark.py`` uses it to time the book's code on both helpers, and
 ``--book-sections`` to set their test figures beside the book's::
 
-    from lightning_modules.book_code import helpers, run_book_code
-    from lightning_modules.labs import NETWORKS
+    from lightning_modules.chapter.book_code import helpers, run_book_code
+    from lightning_modules.chapter.labs import NETWORKS
 
     run = run_book_code(helpers("islp"), NETWORKS["hitters"], epochs=50, log_dir="logs/book")
     print(run.figure, run.fit_seconds)
@@ -29,7 +29,7 @@ from typing import Any
 
 import torch
 
-from lightning_modules.labs import BookNetwork
+from lightning_modules.chapter.labs import BookNetwork
 
 #: the helpers the book's code runs on, by short name
 HELPERS = {"islp": "ISLP.torch", "ours": "lightning_modules"}
@@ -43,7 +43,7 @@ def helpers(name: str) -> ModuleType:
 def lab_datamodule(settings: BookNetwork, data_dir: str = "data", limit: int | None = None) -> Any:
     """The lab's data module: its real data where the files are (nothing is downloaded), else the
     shape-identical synthetic stand-in (its ``synthetic`` attribute says which)."""
-    from datamodules.errors import DataUnavailableError
+    from foundations.errors import DataUnavailableError
 
     run_args: dict[str, Any] = {"limit": limit} if limit else {}
     if "data_dir" not in settings.data.parameters():  # ships with ISLP

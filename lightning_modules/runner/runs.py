@@ -12,7 +12,7 @@ one small record of each run::
         runs.append(run_record(trainer, test, seed))
     figures = over_seeds(runs)
 
-:func:`~lightning_modules.results.write_results` then writes the records to
+:func:`~lightning_modules.runner.results.write_results` then writes the records to
 ``results.json`` beside the book's figures.
 """
 
@@ -26,11 +26,11 @@ import torch
 from pytorch_lightning import Trainer
 from torch import nn
 
-from lightning_modules.callbacks import ResumableCSVLog
+from lightning_modules.machinery.resume_log import ResumableCSVLog
 
 if TYPE_CHECKING:
     pass
-from lightning_modules.resuming import check_resume
+from lightning_modules.machinery.resuming import check_resume
 
 
 def last_checkpoint(trainer: Trainer) -> str | None:
@@ -41,7 +41,7 @@ def last_checkpoint(trainer: Trainer) -> str | None:
     completed epoch (a finished run is only tested again). A new version has
     none: fitting starts from the first epoch.
 
-    The checkpoint is checked first, whole (:func:`~lightning_modules.resuming.check_resume`),
+    The checkpoint is checked first, whole (:func:`~lightning_modules.machinery.resuming.check_resume`),
     before Lightning loads it or any file of the run changes: one that is damaged or
     can't be read safely, with a field that is missing, of the wrong kind, out of range or
     at odds with another, of weights only, of another seed, or of a run with more epochs

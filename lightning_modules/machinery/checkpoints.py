@@ -38,9 +38,9 @@ from pytorch_lightning import LightningModule, Trainer
 from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.plugins.io import TorchCheckpointIO
 
-from datamodules.errors import CheckpointError, DiskFullError, WriteError  # noqa: F401 (raised by the writer)
-from datamodules.files import disk_full, fsync_directory, is_disk_full, remove_leftovers, write_atomically  # noqa: F401
-from lightning_modules.callbacks import skip_unused_batch_hooks
+from foundations.errors import CheckpointError, DiskFullError, WriteError  # noqa: F401 (raised by the writer)
+from foundations.files import disk_full, fsync_directory, is_disk_full, remove_leftovers, write_atomically  # noqa: F401
+from lightning_modules.machinery.lightning_internals import skip_unused_batch_hooks
 
 #: Seconds at least between two writes of a run's ``last.ckpt`` at the end of an epoch.
 #:
@@ -205,7 +205,7 @@ class IntervalCheckpoint(ModelCheckpoint):
     the next epoch's replaces. The held copy is written when the run stops,
     however it stops: at the end of ``fit`` (``max_epochs``, ``max_steps``, an
     early stop) and on any exception, which is also how Lightning ends a run on
-    SIGTERM, Ctrl-C and SIGHUP (:mod:`lightning_modules.signals`). So
+    SIGTERM, Ctrl-C and SIGHUP (:mod:`lightning_modules.machinery.signals`). So
     ``last.ckpt`` is always a whole, completed epoch and, after any stop but a
     SIGKILL or a power cut, the last one: ``--resume`` continues exactly where
     the run stopped. Memory: one more copy of the weights and the optimizer's
@@ -217,7 +217,7 @@ class IntervalCheckpoint(ModelCheckpoint):
     which Lightning formats at every hook call, is computed once, and with
     checkpoints at epoch ends only (no ``every_n_train_steps``, no
     ``train_time_interval``) Lightning calls none of its hooks at a batch
-    (:func:`~lightning_modules.callbacks.skip_unused_batch_hooks`).
+    (:func:`~lightning_modules.machinery.lightning_internals.skip_unused_batch_hooks`).
     """
 
     def __init__(self, *, interval: float = CHECKPOINT_INTERVAL, **kwargs: Any) -> None:

@@ -27,8 +27,8 @@ from pytorch_lightning.core.saving import save_hparams_to_yaml
 from pytorch_lightning.loggers import CSVLogger
 from pytorch_lightning.utilities import rank_zero_only
 
-from datamodules.errors import LabError, WriteError
-from datamodules.files import (
+from foundations.errors import LabError, WriteError
+from foundations.files import (
     append_no_follow,
     disk_full,
     is_disk_full,
@@ -37,7 +37,11 @@ from datamodules.files import (
     refuse_links,
     write_atomically,
 )
-from lightning_modules.lightning_internals import csv_writer_opened, open_csv_writer_keeping_its_file, set_csv_columns
+from lightning_modules.machinery.lightning_internals import (
+    csv_writer_opened,
+    open_csv_writer_keeping_its_file,
+    set_csv_columns,
+)
 
 try:
     import fcntl
@@ -77,7 +81,7 @@ def hold_run_lock(version_dir: str | Path, below: str | Path | None = None) -> N
 
     Files in a run's folder are written only by the run that owns it: a second
     process that opens the same version (``--resume`` while the run still
-    trains) is refused with :class:`~datamodules.errors.LabError` naming the
+    trains) is refused with :class:`~foundations.errors.LabError` naming the
     running process, before it has written anything. The lock goes with the
     process (even ``kill -9``): a stopped run can always be resumed. While held,
     ``.run.lock`` holds the owner's process id; it is emptied again when the
@@ -87,7 +91,7 @@ def hold_run_lock(version_dir: str | Path, below: str | Path | None = None) -> N
 
     A run writes only files of its own: a symbolic link in ``version_dir`` (or
     ``version_dir`` itself, or a folder between ``below`` and it) is refused in one
-    line naming it (:func:`~datamodules.files.refuse_links`), before anything is
+    line naming it (:func:`~foundations.files.refuse_links`), before anything is
     written, and the lock is opened without following a link.
     """
     refuse_links(version_dir, below)
@@ -152,13 +156,13 @@ class ResumableCSVLogger(CSVLogger):
 
     Its files (``metrics.csv``, ``hparams.yaml``) are written by this class, never through a symbolic link:
     rows are appended with ``O_NOFOLLOW``, a whole file is replaced by
-    :func:`~datamodules.files.write_atomically`, and a link in the run's folder is
+    :func:`~foundations.files.write_atomically`, and a link in the run's folder is
     refused when the run takes it (:func:`hold_run_lock`).
 
     Nothing in a reopened version is rewritten before the run is known to
     start: opening it, reading its header and Lightning's ``log_hyperparams``
     write nothing (the hyperparameters wait); only :meth:`begin_writing` (called
-    by :class:`~lightning_modules.callbacks.ResumableCSVLog` once Lightning has
+    by :class:`~lightning_modules.machinery.resume_log.ResumableCSVLog` once Lightning has
     restored the whole checkpoint, or by the first row logged) writes the held
     hyperparameters and drops a last line a kill or a full disk cut short. A
     resume refused on the way (another seed, fewer epochs than the run already
@@ -241,7 +245,7 @@ class ResumableCSVLogger(CSVLogger):
 
     def _write_hyperparameters(self, params: Any) -> None:
         """Lightning's ``hparams.yaml`` with ``params`` added: made by Lightning in a scratch folder, then put in
-        the run's folder whole (:func:`~datamodules.files.write_atomically`, never through a link)."""
+        the run's folder whole (:func:`~foundations.files.write_atomically`, never through a link)."""
         self._hyperparameters.update(vars(params) if isinstance(params, Namespace) else dict(params or {}))
         with tempfile.TemporaryDirectory() as scratch:
             made = Path(scratch) / "hparams.yaml"

@@ -28,7 +28,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
-from datamodules.errors import DiskFullError, LabError, WriteError
+from foundations.errors import DiskFullError, LabError, WriteError
 
 #: errors of a filesystem that has no room left (a full disk, or the user's quota)
 NO_SPACE = (errno.ENOSPC, errno.EDQUOT)

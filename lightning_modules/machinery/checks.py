@@ -32,8 +32,8 @@ import torch
 from torch import Tensor, nn
 
 from datamodules.arguments import whole_number
-from datamodules.errors import BadArgumentError
-from lightning_modules.lightning_internals import attached_trainer
+from foundations.errors import BadArgumentError
+from lightning_modules.machinery.lightning_internals import attached_trainer
 
 if TYPE_CHECKING:
     from pytorch_lightning import LightningModule

@@ -6,7 +6,7 @@ the lab's ``results.json`` and figures are those of the latest run to finish,
 replaced under the lab's lock (:func:`results_lock`), so two runs of a lab into
 one log folder never mix one's results with the other's figures. Results are
 written before figures: a figure that cannot be saved loses no result. Every
-file is written without following a symbolic link (:mod:`datamodules.files`):
+file is written without following a symbolic link (:mod:`foundations.files`):
 a link at a file's name is refused in one line naming it.
 """
 
@@ -21,10 +21,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from datamodules.errors import DiskFullError, LabError, WriteError
-from datamodules.files import is_disk_full, open_no_follow, write_atomically
+from foundations.errors import DiskFullError, LabError, WriteError
+from foundations.files import is_disk_full, open_no_follow, write_atomically
 from lightning_modules.curves import plot_seed_runs, read_metrics, summary_plot
-from lightning_modules.runs import run_folders
+from lightning_modules.runner.runs import run_folders
 
 try:
     import fcntl
@@ -149,7 +149,7 @@ def results_lock(lab_folder: str | Path) -> Iterator[None]:
 
 def write_json(path: str | Path, payload: dict[str, Any]) -> Path:
     """Write JSON beside ``path``, fsync it and rename it over ``path``: readers never see half a file, and a
-    full disk leaves the old file and ends with one line (:class:`~lightning_modules.checkpoints.DiskFullError`)."""
+    full disk leaves the old file and ends with one line (:class:`~lightning_modules.machinery.checkpoints.DiskFullError`)."""
     path = Path(path)
     kept = f"the previous {path.name} is kept" if path.is_file() else ""
     return write_atomically(path, (json.dumps(payload, indent=2) + "\n").encode(), kept=kept)

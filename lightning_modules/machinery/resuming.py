@@ -9,7 +9,7 @@ already rewritten. :func:`check_resume` reads the checkpoint the safe way
 (tensors and plain values only: no code from the file runs) and refuses, in
 one line naming the file, a checkpoint that is damaged, that cannot be read
 safely, of another seed, or of a run that already has more epochs than asked
-for; :func:`network_difference` says in words how a checkpoint's network
+for; :func:`~lightning_modules.machinery.checks.network_difference` says in words how a checkpoint's network
 differs from the one it would load into (the CLI's ``--ckpt_path`` check, and
 :class:`~lightning_modules.module.SimpleModule`'s own when Lightning restores one).
 
@@ -24,6 +24,7 @@ file, or one written by other code, never rewrites a run's ``metrics.csv``.
 
 from __future__ import annotations
 
+import io
 import math
 import pickle
 from collections.abc import Mapping
@@ -31,16 +32,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import torch
 from packaging.version import InvalidVersion, Version
 from pytorch_lightning import Trainer
 from pytorch_lightning.callbacks import ModelCheckpoint
 
-from datamodules.errors import MAX_SEED, BadArgumentError, CheckpointError
-from lightning_modules.callbacks import read_resumed_log
-from lightning_modules.checkpoints import describe_damage, read_checkpoint
+from foundations.errors import MAX_SEED, BadArgumentError, CheckpointError, CurvesError
+from lightning_modules.machinery.checkpoints import describe_damage, read_checkpoint
 
 #: how a refused checkpoint ends: what the user can do instead
+#: the key under which a checkpoint carries the log rows of its epoch
+#: (:class:`~lightning_modules.machinery.resume_log.ResumableCSVLog` writes them)
+SAVED_ROWS_KEY = "islp_last_epoch_rows"
+
 START_OVER = "start a new run instead (without --resume or --ckpt_path), or give another checkpoint"
 
 
@@ -72,7 +77,7 @@ def check_resume(path: str | Path, trainer: Trainer, option: str = "--resume",
 
     Damaged, unsafe, or with a field that fails :func:`read_resume_state`'s checks (a weights-only checkpoint
     among them): :class:`CheckpointError` (exit 1); a ``metrics.csv`` beside it that can't be continued
-    (edited by hand): :class:`~datamodules.errors.CurvesError` (exit 1). Of a run that already
+    (edited by hand): :class:`~foundations.errors.CurvesError` (exit 1). Of a run that already
     trained more epochs than ``trainer.max_epochs``, or of another seed than the
     trainer's (``--resume --seed 7`` on seed 0's run): :class:`BadArgumentError`
     (exit 2). Returns the checkpoint's contents. ``option`` and ``epochs_flag`` name the flags in the messages
@@ -105,7 +110,7 @@ class ResumeState:
     epoch: int
     #: optimizer steps taken up to it (Lightning's ``global_step``)
     global_step: int
-    #: this project's saved log rows of that epoch (:class:`~lightning_modules.callbacks.ResumableCSVLog`), if any
+    #: this project's saved log rows of that epoch (:class:`~lightning_modules.machinery.resume_log.ResumableCSVLog`), if any
     rows: dict[str, Any] | None
     #: the seed the run was trained with (:class:`~lightning_modules.trainer.SeedEachEpoch`), if saved
     seed: int | None
@@ -135,7 +140,7 @@ def read_resume_state(path: str | Path, saved: Mapping[str, Any], trainer: Train
     scheduler states (lists of mappings); ``callbacks`` (a mapping of mappings; the
     checkpoint callback's and the seed's states); this project's saved log rows
     (of the checkpoint's epoch and step, with numbers for figures), required with ``rows_needed`` (what
-    :class:`~lightning_modules.callbacks.ResumableCSVLog` asks once Lightning has checked the network: a
+    :class:`~lightning_modules.machinery.resume_log.ResumableCSVLog` asks once Lightning has checked the network: a
     checkpoint of another network, written by other code, is first refused as such). Anything else:
     :class:`CheckpointError`, one line naming ``path`` and the field.
     """
@@ -184,9 +189,7 @@ def _read_resume_state(path: str | Path, saved: Mapping[str, Any], trainer: Trai
     seed = _check_callbacks(saved, trainer, Path(path))
     rows = _check_rows(saved, epoch, global_step, finished)
     if rows is None and rows_needed:
-        from lightning_modules.callbacks import ResumableCSVLog
-
-        raise _Refused(ResumableCSVLog.STATE_KEY, "is missing: it holds no saved log rows (it was not written by "
+        raise _Refused(SAVED_ROWS_KEY, "is missing: it holds no saved log rows (it was not written by "
                                                   "make_trainer or islp-lab), so metrics.csv can't be continued")
     if rows is not None and seed is None and any(type(c).__name__ == "SeedEachEpoch" for c in trainer.callbacks):
         raise _Refused("callbacks['SeedEachEpoch']", "is missing: the seed the run was trained with is unknown")
@@ -357,12 +360,10 @@ def _names_another_checkpoint(named: str, path: Path) -> bool:
 
 
 def _check_rows(saved: Mapping[str, Any], epoch: int, global_step: int, finished: bool) -> dict[str, Any] | None:
-    """This project's saved log rows (:class:`~lightning_modules.callbacks.ResumableCSVLog`), if the checkpoint
+    """This project's saved log rows (:class:`~lightning_modules.machinery.resume_log.ResumableCSVLog`), if the checkpoint
     has them: those of ``epoch`` (the checkpoint's, ``finished``), at its last step, training and validation
     figures (numbers)."""
-    from lightning_modules.callbacks import ResumableCSVLog
-
-    key = ResumableCSVLog.STATE_KEY
+    key = SAVED_ROWS_KEY
     if key not in saved:
         return None
     rows = _field(saved, key, Mapping, "a mapping")
@@ -394,26 +395,27 @@ def _run_folder(path: str | Path) -> Path:
     return path.parent.parent if path.parent.name == "checkpoints" else path
 
 
-def _shape(value: Any) -> str:
-    shape = tuple(getattr(value, "shape", ()))
-    return "x".join(map(str, shape)) or "a scalar"
+def read_resumed_log(csv: Path) -> pd.DataFrame:
+    """The ``metrics.csv`` of a run about to be resumed (less a last line cut short; empty if there is none), or
+    :class:`~foundations.errors.CurvesError` in one line when it is not a log this project can continue (edited by
+    hand: a header without ``epoch``, rows of another width, words where numbers belong)."""
+    if not csv.is_file() or not csv.stat().st_size:
+        return pd.DataFrame(columns=["epoch", "step"])
+    advice = "restore it (or remove it), or start a new run without --resume"
+    try:
+        frame = pd.read_csv(io.StringIO(complete_lines(csv.read_text())), float_precision="round_trip")
+    except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as error:
+        reason = " ".join(str(error).split())[:120]
+        raise CurvesError(f"{csv} is not a metrics log that can be continued ({reason}): {advice}") from None
+    missing = [column for column in ("epoch", "step") if column not in frame.columns]
+    not_numbers = [str(column) for column in frame.columns if not pd.api.types.is_numeric_dtype(frame[column])]
+    if missing or not_numbers:
+        reason = (f"no {' or '.join(missing)} column in its header" if missing
+                  else f"values that are not numbers in {', '.join(not_numbers[:3])}")
+        raise CurvesError(f"{csv} is not a metrics log that can be continued ({reason}; edited by hand?): {advice}")
+    return frame
 
 
-def network_difference(
-    weights: Mapping[str, Any], network: Mapping[str, Any], here: str = "the network to load it into", names: bool = True
-) -> str | None:
-    """How checkpoint ``weights`` differ from a ``network``'s ``state_dict()`` (``here``: what to call that
-    network), in words ("holds another network: ..."), or None when they agree. ``names=False`` compares only
-    the shapes of the weights both have (a load that is not strict takes what fits)."""
-    for name, tensor in network.items():
-        if name not in weights:
-            if not names:
-                continue
-            held = next(iter(weights), "nothing")
-            return f"holds another network: {held}..., not {name}"
-        if _shape(weights[name]) != _shape(tensor):
-            return f"holds another network: {name} is {_shape(weights[name])} there, {_shape(tensor)} in {here}"
-    extra = [name for name in weights if name not in network]
-    if extra and names:
-        return f"holds another network: it has {extra[0]}, {here} has not"
-    return None
+def complete_lines(text: str) -> str:
+    """``text`` without a last line cut short (a write that a kill or a full disk interrupted)."""
+    return text if not text or text.endswith("\n") else text[: text.rfind("\n") + 1]

@@ -30,13 +30,14 @@ from pytorch_lightning.cli import LightningArgumentParser, LightningCLI
 from pytorch_lightning.utilities import rank_zero_only
 
 from datamodules.base import InMemoryDataModule
-from datamodules.errors import MAX_SEED, BadArgumentError, CheckpointError, CorruptDataError, exit_status, user_errors
 from datamodules.imdb.datamodule import ReviewList, review_list
+from foundations.errors import MAX_SEED, BadArgumentError, CheckpointError, CorruptDataError, exit_status, user_errors
+from lightning_modules.machinery.checks import network_difference
+from lightning_modules.machinery.resuming import check_resume, read_checkpoint_safely
+from lightning_modules.machinery.run_logs import end_distributed, latest_version, nothing_to_resume
+from lightning_modules.machinery.signals import INTERRUPTED_EXIT, StopOnSignal, interrupting_signal, signals_stop_runs
 from lightning_modules.module import SimpleModule
 from lightning_modules.predictions import PrintPredictions
-from lightning_modules.resuming import check_resume, network_difference, read_checkpoint_safely
-from lightning_modules.run_logs import end_distributed, latest_version, nothing_to_resume
-from lightning_modules.signals import INTERRUPTED_EXIT, StopOnSignal, interrupting_signal, signals_stop_runs
 from lightning_modules.trainer import DEFAULT_CALLBACKS, DEFAULT_PLUGINS, check_accelerator, quiet_lightning
 
 # IMDB's predict_texts, checked as one list (as list[str], jsonargparse deep-copied the list once per review)
@@ -65,7 +66,7 @@ def _as_config(class_: type, init_args: dict[str, Any]) -> dict[str, Any]:
 TRAINER_DEFAULTS = {
     "deterministic": True,
     "num_sanity_val_steps": 0,
-    "logger": {"class_path": "lightning_modules.run_logs.ResumableCSVLogger", "init_args": {"save_dir": DEFAULT_LOG_DIR, "name": "lab"}},
+    "logger": {"class_path": "lightning_modules.machinery.run_logs.ResumableCSVLogger", "init_args": {"save_dir": DEFAULT_LOG_DIR, "name": "lab"}},
     "callbacks": [_as_config(callback, init_args) for callback, init_args in DEFAULT_CALLBACKS],
     "plugins": [_as_config(plugin, init_args) for plugin, init_args in DEFAULT_PLUGINS],
 }

@@ -22,7 +22,7 @@ from typing import Any
 from pytorch_lightning import Callback, LightningModule, Trainer
 from pytorch_lightning.utilities.exceptions import SIGTERMException
 
-from lightning_modules.callbacks import skip_unused_batch_hooks
+from lightning_modules.machinery.lightning_internals import skip_unused_batch_hooks
 
 #: exit status of a run stopped by a signal, as a shell reports one (128 + the signal's number)
 INTERRUPTED_EXIT = {

@@ -23,10 +23,10 @@ script's ``train_one_seed``), or a :func:`functools.partial` of one.
 
 No worker outlives the parent. SIGTERM, SIGINT or SIGHUP to the parent reaches
 every worker, which stops its run at a safe point as a single run does (see
-:mod:`lightning_modules.signals`), and the parent waits for them all;
+:mod:`lightning_modules.machinery.signals`), and the parent waits for them all;
 ``--resume`` then continues each seed. A worker that dies (``kill -9``, the
 out-of-memory killer) stops the others the same way and ends the run with one
-line naming its seed (:class:`~datamodules.errors.LabError`). Any other way out
+line naming its seed (:class:`~foundations.errors.LabError`). Any other way out
 of :func:`for_each_seed` kills the workers left, and on Linux a parent killed
 outright (SIGKILL) takes its workers with it (``PR_SET_PDEATHSIG``).
 """
@@ -48,8 +48,8 @@ from typing import Any
 
 import torch
 
-from datamodules.errors import LabError, UserError
-from lightning_modules.signals import STOP, RunInterrupted, interrupting_signal, signals_stop_runs
+from foundations.errors import LabError, UserError
+from lightning_modules.machinery.signals import STOP, RunInterrupted, interrupting_signal, signals_stop_runs
 
 #: seconds between the parent's looks for a signal while its workers train
 _POLL_SECONDS = 0.2
@@ -84,9 +84,9 @@ def for_each_seed(train: Callable[[int], Any], seeds: Sequence[int], jobs: int =
     ``threads``: torch threads in each worker (None: torch's default divided among
     the workers). Results come back in the order of ``seeds``. A run that fails
     raises its error here once every other run has finished or stopped; a signal
-    stops every run and raises :class:`~lightning_modules.signals.RunInterrupted`
+    stops every run and raises :class:`~lightning_modules.machinery.signals.RunInterrupted`
     naming the log folder of a stopped run (where ``--resume`` continues); a worker
-    that dies stops every run and raises :class:`~datamodules.errors.LabError`
+    that dies stops every run and raises :class:`~foundations.errors.LabError`
     naming its seed. Every worker has ended when this returns or raises.
     """
     seeds = list(seeds)
