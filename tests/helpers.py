@@ -42,7 +42,7 @@ def quiet_trainer(**kwargs) -> Trainer:
     return Trainer(**(settings | kwargs))
 
 
-# What SimpleModule says of class labels 0 to 12 given num_classes=10 (unit/test_module_late_labels.py and the same
+# What SimpleModule says of class labels 0 to 12 given num_classes=10 (unit/test_module.py and the same
 # refusal through islp-lab and under DDP in faults/test_stale_and_wrong_data.py).
 CLASSES = ("has class labels from 0 to 12, but num_classes=10 takes labels 0 to 9: give num_classes=13 if the "
            "labels are 0 to 12, or renumber the classes from 0")
