@@ -12,9 +12,11 @@ file without a Trainer needs the key Lightning files it under, which is not
 documented. ``SimpleModule``'s checks need the Trainer a module is attached to,
 or None (the public ``trainer`` property raises when there is none); its steps
 are quicker with the name of the hook Lightning is in (set around every hook
-call) kept out of ``nn.Module.__setattr__``. Everything else uses public APIs.
-``tests/unit/test_lightning_internals.py`` fails loudly when an upgrade of Lightning
-changes any of these.
+call) kept out of ``nn.Module.__setattr__``. The default callbacks cost one hook
+call a training step, not 36, because Lightning skips a batch hook that is not
+callable on the callback (:func:`skip_unused_batch_hooks`). Everything else uses
+public APIs. ``tests/unit/test_lightning_internals.py`` fails loudly when an upgrade
+of Lightning changes any of these (``tests/unit/test_trainer.py`` counts the hook calls).
 """
 
 from __future__ import annotations

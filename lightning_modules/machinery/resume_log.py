@@ -36,8 +36,6 @@ class ResumableCSVLog(Callback):
     attempts before it trained.
     """
 
-    STATE_KEY = SAVED_ROWS_KEY
-
     def __init__(self) -> None:
         self._restored: dict[str, Any] | None = None
         #: seconds of fitting that earlier attempts of this run did (read from the checkpoint resumed)
@@ -61,7 +59,7 @@ class ResumableCSVLog(Callback):
             for name, value in trainer.logged_metrics.items()
             if name.startswith(("train_", "valid_")) and value.numel() == 1
         }
-        checkpoint[self.STATE_KEY] = {
+        checkpoint[SAVED_ROWS_KEY] = {
             "epoch": trainer.current_epoch,
             "step": trainer.global_step - 1,
             "figures": figures,
