@@ -7,14 +7,21 @@ sets in their real on-disk formats in ``data_files.py``.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import io
 import logging
+import os
+import subprocess
+import sys
 from pathlib import Path
 from types import ModuleType
 
 import pandas as pd
 import torch
 from pytorch_lightning import Trainer
+
+from lightning_modules.machinery.run_logs import release_run_locks
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPTS = ROOT / "scripts"
@@ -23,6 +30,50 @@ SCRIPTS = ROOT / "scripts"
 def load_script(name: str) -> ModuleType:
     """``scripts/<name>.py`` as a module (``scripts`` is installed with the project), so tests can call its ``main(argv)``."""
     return importlib.import_module(f"scripts.{name}")
+
+
+def run_script(script: str, *args: str, new_process: bool = False, cwd: Path = ROOT) -> subprocess.CompletedProcess:
+    """``python -m scripts.<script> args``: what it printed and its exit status, as ``subprocess.run(...,
+    capture_output=True, text=True)`` gives them.
+
+    In this process unless ``new_process``: each new Python spends seconds importing Lightning, and the
+    script's own ``run(main, argv)`` makes its refusals, exit statuses and one-line messages the same
+    either way (Lightning's own log lines aside: in this process they go to the test's stderr). The working
+    directory and ``os.environ`` are restored afterwards. A fault that needs a process of its own (a signal,
+    a kill) starts one; so does one test of each family, for the script's real entry point."""
+    if new_process:
+        return subprocess.run([sys.executable, "-m", f"scripts.{script}", *args], capture_output=True, text=True,
+                              cwd=cwd, timeout=600)
+    module = load_script(script)
+    return _in_this_process(lambda argv: module.run(module.main, argv), [script, *args], list(args), cwd)
+
+
+def run_islp_lab(*args: str, new_process: bool = False, cwd: Path = ROOT) -> subprocess.CompletedProcess:
+    """``islp-lab args``, in this process unless ``new_process``, as :func:`run_script` runs a script."""
+    if new_process:
+        return subprocess.run([sys.executable, "-m", "lightning_modules.runner.cli", *args], capture_output=True,
+                              text=True, cwd=cwd, timeout=600)
+    from lightning_modules.runner.cli import main
+
+    return _in_this_process(main, ["islp-lab", *args], list(args), cwd)
+
+
+def _in_this_process(entry_point, command: list[str], argv: list[str], cwd: Path) -> subprocess.CompletedProcess:
+    out, err = io.StringIO(), io.StringIO()
+    environ = dict(os.environ)
+    try:
+        with contextlib.chdir(cwd), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            entry_point(argv)
+        status = 0
+    except SystemExit as exited:  # as the interpreter turns sys.exit's argument into a status
+        status = exited.code if isinstance(exited.code, int) else (0 if exited.code is None else 1)
+        if isinstance(exited.code, str):
+            err.write(exited.code + "\n")
+    finally:
+        release_run_locks()  # as the process's exit does: each run's .run.lock emptied and let go
+        os.environ.clear()
+        os.environ.update(environ)
+    return subprocess.CompletedProcess(command, status, out.getvalue(), err.getvalue())
 
 
 def regression_tensors(rows: int = 203, features: int = 4, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:

@@ -118,7 +118,7 @@ def hold_run_lock(version_dir: str | Path, below: str | Path | None = None) -> N
         ) from None
     _write_lock_owner(lock, str(os.getpid()))
     if not _RUN_LOCKS:
-        atexit.register(_release_run_locks)
+        atexit.register(release_run_locks)
     _RUN_LOCKS[folder] = descriptor
 
 
@@ -133,8 +133,11 @@ def _write_lock_owner(lock: Path, owner: str) -> None:
             os.close(writer)
 
 
-def _release_run_locks() -> None:
-    """At exit: empty every ``.run.lock`` this process holds (no owner any more), then let the locks go."""
+def release_run_locks() -> None:
+    """Empty every ``.run.lock`` this process holds (no owner any more), then let the locks go.
+
+    Done at exit. A notebook whose runs are finished can call it to let another process (a ``--resume`` in a
+    terminal) take one of them before the kernel ends."""
     for folder, descriptor in list(_RUN_LOCKS.items()):
         _write_lock_owner(folder / ".run.lock", "")
         with contextlib.suppress(OSError):

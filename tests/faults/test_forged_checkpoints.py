@@ -15,8 +15,6 @@ import copy
 import hashlib
 import math
 import shutil
-import subprocess
-import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -24,7 +22,7 @@ from typing import Any
 
 import pytest
 import torch
-from helpers import ROOT, epochs_logged, error_lines
+from helpers import epochs_logged, error_lines, run_script
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pytorch_lightning import Trainer, seed_everything
@@ -34,7 +32,7 @@ from torch.optim import RMSprop
 from datamodules.hitters import HittersDataModule
 from foundations.errors import UserError, exit_status
 from lightning_modules import SimpleModule, make_trainer
-from lightning_modules.machinery.run_logs import _release_run_locks
+from lightning_modules.machinery.run_logs import release_run_locks
 from lightning_modules.networks import HittersMLP
 from lightning_modules.runner.runs import last_checkpoint
 
@@ -67,7 +65,7 @@ def fit_hitters(log_dir: Path, max_epochs: int, resume: bool = False) -> None:
         trainer.fit(module, datamodule=datamodule, ckpt_path=last_checkpoint(trainer))
         trainer.test(module, datamodule=datamodule, verbose=False)
     finally:
-        _release_run_locks()  # as at the process's exit: the run's .run.lock emptied again
+        release_run_locks()  # as at the process's exit: the run's .run.lock emptied again
 
 
 @pytest.fixture(scope="module")
@@ -307,11 +305,9 @@ def test_the_issues_faults_through_the_lab_scripts_resume(fault, finished, plain
     log_dir, checkpoint = copy_of(finished, tmp_path)
     apply(fault, checkpoint, plain_checkpoints)
     before = fingerprint(log_dir)
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "scripts/lab_hitters.py"), "--max-epochs", "5", "--lasso-lambdas", "3",
-         "--accelerator", "cpu", "--log-dir", str(log_dir), "--resume"],
-        capture_output=True, text=True, cwd=ROOT, timeout=600,
-    )
+    # the first row through a Python of its own (the script's real entry point), the others in this process
+    result = run_script("lab_hitters", "--max-epochs", "5", "--lasso-lambdas", "3", "--accelerator", "cpu",
+                        "--log-dir", str(log_dir), "--resume", new_process=fault is ISSUE_ROWS[0])
     assert result.returncode == 1, result.stderr[-3000:]
     assert "Traceback" not in result.stderr
     (line,) = error_lines(result.stderr)

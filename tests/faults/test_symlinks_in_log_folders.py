@@ -13,11 +13,10 @@ import hashlib
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from helpers import ROOT, error_lines
+from helpers import ROOT, error_lines, run_islp_lab, run_script
 
 from foundations.errors import WriteError
 from foundations.files import append_no_follow, open_no_follow, refuse_links, write_atomically
@@ -152,10 +151,9 @@ def test_the_labs_results_lock_is_never_opened_through_a_link(tmp_path):
 # -- through the real entry points -----------------------------------------------------------------------------
 
 
-def hitters(log_dir: Path, *extra: str) -> subprocess.CompletedProcess:
-    command = [sys.executable, "-m", "scripts.lab_hitters", "--max-epochs", "2", "--lasso-lambdas", "3",
-               "--accelerator", "cpu", "--log-dir", str(log_dir), *extra]
-    return subprocess.run(command, capture_output=True, text=True, cwd=ROOT, timeout=600)
+def hitters(log_dir: Path, *extra: str, new_process: bool = False) -> subprocess.CompletedProcess:
+    return run_script("lab_hitters", "--max-epochs", "2", "--lasso-lambdas", "3", "--accelerator", "cpu",
+                      "--log-dir", str(log_dir), *extra, new_process=new_process)
 
 
 @pytest.fixture(scope="module")
@@ -205,16 +203,15 @@ def test_a_new_run_refuses_a_link_at_the_labs_results_and_leaves_its_target(tmp_
     log_dir = tmp_path / "logs"
     target = outside_file(tmp_path)
     plant_link(log_dir / "hitters" / "results.json", target)
-    result = hitters(log_dir)
+    result = hitters(log_dir, new_process=True)  # the script's real entry point
     refused_in_one_line(result, log_dir / "hitters" / "results.json")
     assert target.read_bytes() == SECRET
 
 
 def test_islp_lab_refuses_a_link_in_the_run_it_continues(tmp_path):
     def islp_lab(*extra: str) -> subprocess.CompletedProcess:
-        return subprocess.run(
-            [sys.executable, "-m", "lightning_modules.runner.cli", "fit", "--config", str(ROOT / "scripts/configs/hitters.yaml"),
-             "--trainer.accelerator", "cpu", *extra], capture_output=True, text=True, cwd=tmp_path, timeout=600)
+        return run_islp_lab("fit", "--config", str(ROOT / "scripts/configs/hitters.yaml"), "--trainer.accelerator",
+                            "cpu", *extra, cwd=tmp_path)
 
     first = islp_lab("--trainer.max_epochs", "2")
     assert first.returncode == 0, first.stderr[-3000:]
