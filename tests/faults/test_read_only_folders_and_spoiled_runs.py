@@ -19,12 +19,14 @@ import shutil
 import stat
 import subprocess
 import sys
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import pytest
 import torch
 from data_files import write_reviews
-from helpers import PAUSE_AT_EPOCH_2, ROOT, driver_file, load_script
+from helpers import PAUSE_AT_EPOCH_2, ROOT, driver_file, load_script, run_islp_lab, run_script
 
 from datamodules.imdb import IMDBDataModule
 from datamodules.imdb.cache import cache_path
@@ -38,21 +40,6 @@ SCRIPTS = ROOT / "scripts"
 CONFIGS = SCRIPTS / "configs"
 chapter = load_script("chapter")
 
-# Runs a lab script offline: any download fails at once, as on a machine without a network.
-OFFLINE = """
-import runpy, sys, urllib.error, urllib.request
-def offline(*args, **kwargs):
-    raise urllib.error.URLError("[Errno -3] Temporary failure in name resolution (offline for the test)")
-urllib.request.urlopen = offline
-if sys.argv[1] == "-m":  # a module: python offline.py -m lightning_modules.runner.cli ...
-    module = sys.argv[2]
-    sys.argv = [module] + sys.argv[3:]
-    runpy.run_module(module, run_name="__main__", alter_sys=True)
-else:
-    script = sys.argv[1]
-    sys.argv = sys.argv[1:]
-    runpy.run_path(script, run_name="__main__")
-"""
 
 class Planted:
     """Pickled into a checkpoint, it asks the loader to create ``marker`` (a folder): proof that code from the file ran."""
@@ -64,12 +51,15 @@ class Planted:
         return (os.makedirs, (self.marker,))
 
 
-def lab(script: str, log_dir: Path, *extra: str, driver: Path | None = None, env: dict | None = None,
-        umask: int | None = None) -> subprocess.CompletedProcess:
-    command = [sys.executable, *([str(driver)] if driver else []), str(SCRIPTS / f"{script}.py"),
-               "--accelerator", "cpu", "--log-dir", str(log_dir), *extra]
-    return subprocess.run(command, capture_output=True, text=True, cwd=ROOT, timeout=600, env=env,
-                          preexec_fn=None if umask is None else lambda: os.umask(umask))
+def lab(script: str, log_dir: Path, *extra: str, umask: int | None = None,
+        new_process: bool = False) -> subprocess.CompletedProcess:
+    """The lab script in this process; in a Python of its own where it must run under another ``umask``, or
+    where what it prints is a warning (this process's tests silence warnings)."""
+    args = ["--accelerator", "cpu", "--log-dir", str(log_dir), *extra]
+    if umask is None:
+        return run_script(script, *args, new_process=new_process)
+    return subprocess.run([sys.executable, str(SCRIPTS / f"{script}.py"), *args], capture_output=True, text=True,
+                          cwd=ROOT, timeout=600, preexec_fn=lambda: os.umask(umask))
 
 
 def nyse(log_dir: Path, *extra: str, **kwargs) -> subprocess.CompletedProcess:
@@ -123,7 +113,7 @@ def test_a_read_only_imdb_data_folder_is_read_and_used_from_memory(tmp_path, mou
     data = write_reviews(disk / "data")
     make_read_only(data, disk)
     result = lab("lab_imdb", tmp_path / "logs", "--data-dir", str(data), "--limit", "1000", "--max-epochs", "1",
-                 "--lasso-lambdas", "2")
+                 "--lasso-lambdas", "2", new_process=True)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "Traceback" not in result.stderr
     (line,) = [text for text in result.stderr.splitlines() if "could not be cached" in text]
@@ -205,12 +195,10 @@ def test_resume_from_a_checkpoint_that_cannot_be_loaded_safely_runs_nothing(fini
     assert not marker.exists() and "weights_only" not in result.stderr
     assert fingerprint(log_dir) == before
 
-    cli = subprocess.run(  # islp-lab's --ckpt_path last finds the same checkpoint: checked before Lightning reads it
-        [sys.executable, "-m", "lightning_modules.runner.cli", "fit", "--config", str(CONFIGS / "nyse_rnn.yaml"),
-         "--ckpt_path", "last", "--trainer.max_epochs", "4", "--trainer.accelerator", "cpu",
-         "--trainer.default_root_dir", str(log_dir)],
-        capture_output=True, text=True, cwd=tmp_path, timeout=600,
-    )
+    # islp-lab's --ckpt_path last finds the same checkpoint: checked before Lightning reads it
+    cli = run_islp_lab("fit", "--config", str(CONFIGS / "nyse_rnn.yaml"), "--ckpt_path", "last",
+                       "--trainer.max_epochs", "4", "--trainer.accelerator", "cpu", "--trainer.default_root_dir",
+                       str(log_dir), cwd=tmp_path)
     assert "cannot be loaded safely" in error_line(cli, 1)
     assert not marker.exists()
 
@@ -359,21 +347,22 @@ def test_write_atomically_gives_new_files_the_umasks_mode(tmp_path):
     assert stat.S_IMODE((tmp_path / "shared.json").stat().st_mode) == 0o640
 
 
-def test_a_lab_whose_data_is_missing_says_so_first_and_leaves_no_run_folder(tmp_path):
-    offline = driver_file(tmp_path, "offline", OFFLINE)
-    result = lab("lab_mnist", tmp_path / "logs", "--data-dir", str(tmp_path / "empty"), "--max-epochs", "1",
-                 driver=offline)
+def offline(*args, **kwargs):
+    raise urllib.error.URLError("[Errno -3] Temporary failure in name resolution (offline for the test)")
+
+
+def test_a_lab_whose_data_is_missing_says_so_first_and_leaves_no_run_folder(tmp_path, monkeypatch):
+    monkeypatch.setattr(urllib.request, "urlopen", offline)  # any download fails at once, as without a network
+    result = lab("lab_mnist", tmp_path / "logs", "--data-dir", str(tmp_path / "empty"), "--max-epochs", "1")
     line = error_line(result, 3)
     assert line.startswith("error: MNIST is not in ") and "could not be downloaded" in line
     assert "Layer (type" not in result.stdout and "MNISTMLP" not in result.stdout  # no network summary first
     assert not list((tmp_path / "logs").rglob("version_*"))
 
-    cli = subprocess.run(  # islp-lab: the data module fails in fit; the version folder it claimed is taken back
-        [sys.executable, str(offline), "-m", "lightning_modules.runner.cli", "fit", "--config",
-         str(CONFIGS / "mnist_mlp.yaml"), "--data.init_args.data_dir", str(tmp_path / "empty"),
-         "--trainer.accelerator", "cpu", "--trainer.default_root_dir", str(tmp_path / "cli_logs")],
-        capture_output=True, text=True, cwd=tmp_path, timeout=600,
-    )
+    # islp-lab: the data module fails in fit; the version folder it claimed is taken back
+    cli = run_islp_lab("fit", "--config", str(CONFIGS / "mnist_mlp.yaml"), "--data.init_args.data_dir",
+                       str(tmp_path / "empty"), "--trainer.accelerator", "cpu", "--trainer.default_root_dir",
+                       str(tmp_path / "cli_logs"), cwd=tmp_path)
     assert "MNIST is not in" in error_line(cli, 3)
     assert not list((tmp_path / "cli_logs").rglob("version_*"))
 
