@@ -29,7 +29,7 @@ import numpy as np
 import pytest
 import torch
 from data_files import write_reviews
-from helpers import CLASSES, ROOT, load_script
+from helpers import CLASSES, ROOT, load_script, run_islp_lab, run_script
 
 from datamodules.imdb import IMDBDataModule, sources
 from datamodules.imdb.cache import cache_path
@@ -199,11 +199,9 @@ def test_a_review_that_is_not_utf8_is_named(tmp_path, monkeypatch, capsys):
     folder = write_reviews(tmp_path / "data")
     bad = folder / "aclImdb/train/neg/7_2.txt"
     bad.write_bytes("un film très ennuyeux".encode("latin-1"))
-    run = subprocess.run(
-        [sys.executable, str(ROOT / "scripts/lab_imdb.py"), "--data-dir", str(folder), "--limit", "1000",
-         "--max-epochs", "1", "--accelerator", "cpu", "--log-dir", str(tmp_path / "logs")],
-        capture_output=True, text=True, cwd=tmp_path, timeout=300,
-    )
+    # a Python of its own: the lab script's real entry point (the file's other lab refusals run in this process)
+    run = run_script("lab_imdb", "--data-dir", str(folder), "--limit", "1000", "--max-epochs", "1", "--accelerator",
+                     "cpu", "--log-dir", str(tmp_path / "logs"), new_process=True, cwd=tmp_path)
     assert run.returncode == 1 and "Traceback" not in run.stderr, run.stderr
     assert run.stderr.strip().splitlines()[-1] == (
         f"error: {bad} is not UTF-8 text (byte 0xe8 at offset 10): re-save it as UTF-8 or delete it, then run again"
@@ -265,16 +263,18 @@ class LateLabel(InMemoryDataModule):
 """
 
 
-def test_islp_lab_refuses_a_late_bad_label_in_one_line(tmp_path):
+def test_islp_lab_refuses_a_late_bad_label_in_one_line(tmp_path, monkeypatch, request):
     (tmp_path / "readers_data.py").write_text(textwrap.dedent(READERS_DATA))
-    command = [
-        sys.executable, "-m", "lightning_modules.runner.cli", "fit", "--config", str(ROOT / "scripts/configs/mnist_mlr.yaml"),
+    # the reader's module on the path, as PYTHONPATH gave it to a process of its own, and forgotten afterwards
+    monkeypatch.syspath_prepend(str(tmp_path))
+    request.addfinalizer(lambda: sys.modules.pop("readers_data", None))
+    monkeypatch.setenv("HOME", str(tmp_path))
+    done = run_islp_lab(
+        "fit", "--config", str(ROOT / "scripts/configs/mnist_mlr.yaml"),
         "--data", "readers_data.LateLabel", "--data.init_args.validation", "test", "--data.init_args.batch_size", "32",
         "--trainer.max_epochs", "2", "--trainer.accelerator", "cpu", "--trainer.enable_model_summary", "false",
-        "--trainer.logger.init_args.save_dir", str(tmp_path / "logs"),
-    ]
-    env = {"PYTHONPATH": f"{tmp_path}:{ROOT}", "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
-    done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=300, env=env)
+        "--trainer.logger.init_args.save_dir", str(tmp_path / "logs"), cwd=tmp_path,
+    )
     assert done.returncode == 2, done.stderr[-3000:]
     assert "Traceback" not in done.stderr and "IndexError" not in done.stderr
     errors = [line for line in done.stderr.splitlines() if "error" in line]
