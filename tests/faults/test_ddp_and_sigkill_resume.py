@@ -15,15 +15,15 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import torch
-from helpers import ROOT
+from helpers import ROOT, run_islp_lab, run_script
 
 CONFIGS = ROOT / "scripts" / "configs"
 
 
-def islp_lab(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    result = subprocess.run(
-        [sys.executable, "-m", "lightning_modules.runner.cli", *args], cwd=cwd, capture_output=True, text=True, timeout=600
-    )
+def islp_lab(*args: str, cwd: Path, new_process: bool = False) -> subprocess.CompletedProcess:
+    """islp-lab, in this process unless ``new_process`` (DDP: Lightning starts the other ranks by running the
+    command again, so it must be a command)."""
+    result = run_islp_lab(*args, cwd=cwd, new_process=new_process)
     assert result.returncode == 0, result.stderr[-3000:]
     return result
 
@@ -51,7 +51,7 @@ def test_ddp_test_figures_equal_one_process(config, devices, tmp_path):
     islp_lab("test", "--config", yaml, "--ckpt_path", str(checkpoint), "--trainer.accelerator", "cpu", cwd=tmp_path)
     islp_lab(
         "test", "--config", yaml, "--ckpt_path", str(checkpoint), "--trainer.accelerator", "cpu",
-        "--trainer.strategy", "ddp", "--trainer.devices", str(devices), cwd=tmp_path,
+        "--trainer.strategy", "ddp", "--trainer.devices", str(devices), cwd=tmp_path, new_process=True,
     )
     one, many = test_figures(logger_dir / "version_1"), test_figures(logger_dir / "version_2")
     assert set(one) == set(many) and len(one) == 2
@@ -63,7 +63,7 @@ def test_ddp_test_figures_equal_one_process(config, devices, tmp_path):
 def test_ddp_fit_logs_once_from_rank_zero(tmp_path):
     islp_lab(
         "fit", "--config", str(CONFIGS / "nyse_ar.yaml"), "--trainer.max_epochs", "2", "--trainer.accelerator", "cpu",
-        "--trainer.strategy", "ddp", "--trainer.devices", "2", cwd=tmp_path,
+        "--trainer.strategy", "ddp", "--trainer.devices", "2", cwd=tmp_path, new_process=True,
     )
     versions = list((tmp_path / "logs/nyse/nonlinear_ar").iterdir())
     assert [v.name for v in versions] == ["version_0"]
@@ -159,8 +159,9 @@ def test_kill_during_checkpoint_save_leaves_the_previous_one_usable(tmp_path):
     checkpoint = log_dir / "nyse/rnn/version_0/checkpoints/last.ckpt"
     state = torch.load(checkpoint, map_location="cpu", weights_only=False)  # whole, not half written
     assert state["epoch"] == 0  # the first epoch's checkpoint survived the second one's interrupted save
-    resumed = run_nyse(log_dir, "--resume", "--max-epochs", "4")
-    output = resumed.communicate(timeout=600)[0]
+    resumed = run_script("lab_nyse", "--resume", "--max-epochs", "4", "--ar-epochs", "1", "--accelerator", "cpu",
+                         "--log-dir", str(log_dir))
+    output = resumed.stdout
     assert resumed.returncode == 0 and "[nyse/rnn] epoch 2/4" in output and "[nyse/rnn] epoch 1/4" not in output
     assert epochs_logged(log_dir / "nyse/rnn/version_0/metrics.csv") == [0, 1, 2, 3]
 
