@@ -41,6 +41,7 @@ def test_nyse_lab_end_to_end(tmp_path, capsys):
 
 
 def test_lab_script_reports_a_bad_accelerator_without_traceback(tmp_path):
+    # a Python of its own: the file's one run of a lab script's real entry point (the labs above run in this process)
     result = subprocess.run(
         [sys.executable, str(ROOT / "scripts/lab_nyse.py"), "--accelerator", "cuda", "--log-dir", str(tmp_path)],
         capture_output=True, text=True, timeout=300,
