@@ -3,36 +3,34 @@
 The faults are real: a SIGKILL in the middle of a checkpoint write with the
 logs on another filesystem than the temp folder, a disk that fills up, a
 failed start and the logs of ``islp-lab test`` beside a real run, two runs of
-a lab at once. Each runs the lab scripts (and ``islp-lab``) in subprocesses.
+a lab at once. The lab scripts (and ``islp-lab``) run in this process (run_script, run_islp_lab) but where
+a fault needs a process of its own: the kill, the second of two runs at once; one islp-lab run keeps the
+real entry point.
 The filesystems are small tmpfs mounts; where this machine won't mount one
 (not root, a container without the capability), those tests skip.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import signal
 import subprocess
 import sys
+import tempfile
+import time
 from pathlib import Path
 
 import pytest
 import torch
-from helpers import ROOT, driver_file, epochs_logged, error_lines, test_rows
+from helpers import ROOT, driver_file, epochs_logged, error_lines, run_islp_lab, run_script, test_rows
+from matplotlib.figure import Figure
+
+from lightning_modules.module import SimpleModule
 
 SCRIPTS = ROOT / "scripts"
 CONFIGS = SCRIPTS / "configs"
-
-# Runs a lab script with its epochs slowed (1 s each), so that times over several attempts add up to known minimums.
-SLOW_EPOCHS = """
-import os, runpy, sys, time
-from lightning_modules.module import SimpleModule
-SimpleModule.on_train_epoch_start = lambda self: time.sleep(1.0)
-script = sys.argv[1]
-sys.argv = sys.argv[1:]
-runpy.run_path(script, run_name="__main__")
-"""
 
 # Pauses the second checkpoint write half-way, whatever writes it (the bytes of a file whose name has last.ckpt
 # in it, by os.write or, for a copy across filesystems, os.sendfile), so the test can kill the run right there.
@@ -68,49 +66,16 @@ sys.argv = sys.argv[1:]
 runpy.run_path(script, run_name="__main__")
 """
 
-# Fills the log folder's filesystem right after the second checkpoint is serialized, before it is written.
-# What the drivers below share: fill the filesystem of the file $FILLER until it is full.
-FILL_DISK = """
-import errno, os, runpy, sys
-def fill_disk():
-    with open(os.environ["FILLER"], "wb") as filler:
+
+def fill_disk(filler: Path) -> None:
+    """Fill the filesystem of ``filler`` until it is full (the full-disk faults, in this process)."""
+    with filler.open("wb") as handle:
         try:
             while True:
-                filler.write(b"\\0" * 65536)
-                filler.flush()
+                handle.write(b"\0" * 65536)
+                handle.flush()
         except OSError as error:
             assert error.errno == errno.ENOSPC
-"""
-
-FILL_DISK_ON_SECOND_SAVE = FILL_DISK + """
-import torch
-original_save, saves = torch.save, []
-def save(obj, f, *args, **kwargs):
-    result = original_save(obj, f, *args, **kwargs)
-    if isinstance(obj, dict) and "state_dict" in obj and "epoch" in obj:
-        saves.append(1)
-        if len(saves) == 2:
-            fill_disk()
-    return result
-torch.save = save
-script = sys.argv[1]
-sys.argv = sys.argv[1:]
-runpy.run_path(script, run_name="__main__")
-"""
-
-# Fills the log folder's filesystem when the first figure is drawn (after results.json is written).
-FILL_DISK_AT_FIRST_FIGURE = FILL_DISK + """
-from matplotlib.figure import Figure
-original_savefig = Figure.savefig
-def savefig(self, *args, **kwargs):
-    if not os.path.exists(os.environ["FILLER"]):
-        fill_disk()
-    return original_savefig(self, *args, **kwargs)
-Figure.savefig = savefig
-script = sys.argv[1]
-sys.argv = sys.argv[1:]
-runpy.run_path(script, run_name="__main__")
-"""
 
 
 def lab_command(script: str, log_dir: Path, *extra: str, driver: Path | None = None) -> list[str]:
@@ -118,28 +83,35 @@ def lab_command(script: str, log_dir: Path, *extra: str, driver: Path | None = N
     return [sys.executable, *([str(driver)] if driver else []), path, "--accelerator", "cpu", "--log-dir", str(log_dir), *extra]
 
 
-def run_lab(script: str, log_dir: Path, *extra: str, driver: Path | None = None, env: dict | None = None,
-            ) -> subprocess.CompletedProcess:
-    return subprocess.run(lab_command(script, log_dir, *extra, driver=driver), capture_output=True, text=True,
-                          cwd=ROOT, timeout=600, env=env)
+def nyse(log_dir: Path, *extra: str) -> subprocess.CompletedProcess:
+    """lab_nyse in this process (run_script)."""
+    return run_script("lab_nyse", "--accelerator", "cpu", "--log-dir", str(log_dir), "--ar-epochs", "1", *extra)
 
 
-def nyse(log_dir: Path, *extra: str, **kwargs) -> subprocess.CompletedProcess:
-    return run_lab("lab_nyse", log_dir, "--ar-epochs", "1", *extra, **kwargs)
+def temp_folder(monkeypatch, folder: Path) -> None:
+    """What TMPDIR=folder gives a new Python: its temp files (Python's and any library's) in ``folder``."""
+    monkeypatch.setenv("TMPDIR", str(folder))
+    monkeypatch.setattr(tempfile, "tempdir", str(folder))
+
+
+def islp_lab(command: str, log_dir: Path, *extra: str, cwd: Path, new_process: bool = False,
+             ) -> subprocess.CompletedProcess:
+    return run_islp_lab(command, "--config", str(CONFIGS / "nyse_rnn.yaml"), *extra, "--trainer.accelerator", "cpu",
+                        "--trainer.default_root_dir", str(log_dir), cwd=cwd, new_process=new_process)
 
 
 def checkpoint_epoch(path: Path) -> int:
     return torch.load(path, map_location="cpu", weights_only=False)["epoch"]
 
 
-def test_kill_during_a_save_to_another_filesystem_keeps_the_previous_checkpoint(tmp_path, mount_tmpfs):
+def test_kill_during_a_save_to_another_filesystem_keeps_the_previous_checkpoint(tmp_path, mount_tmpfs, monkeypatch):
     """Lightning's own save went through a temp file in $TMPDIR: across filesystems its last step is a copy into
     last.ckpt, and a kill in that copy left a cut last.ckpt (resume: EOFError). Now the previous one survives."""
     log_dir = mount_tmpfs("64m") / "logs"
     temp = tmp_path / "tmp"  # on the disk, not on the tmpfs: another filesystem than the logs
     temp.mkdir()
     assert os.stat(temp).st_dev != os.stat(log_dir.parent).st_dev
-    driver = driver_file(tmp_path, "pause", PAUSE_SECOND_SAVE)
+    driver = driver_file(tmp_path, "pause", PAUSE_SECOND_SAVE)  # a process of its own: it is killed mid-save
     command = lab_command("lab_nyse", log_dir, "--max-epochs", "4", "--ar-epochs", "1", driver=driver)
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=ROOT,
                                env={**os.environ, "TMPDIR": str(temp)})
@@ -155,7 +127,8 @@ def test_kill_during_a_save_to_another_filesystem_keeps_the_previous_checkpoint(
 
     checkpoint = log_dir / "nyse/rnn/version_0/checkpoints/last.ckpt"
     assert checkpoint_epoch(checkpoint) == 0  # the first epoch's checkpoint, whole, not the second's half
-    resumed = nyse(log_dir, "--resume", "--max-epochs", "4", env={**os.environ, "TMPDIR": str(temp)})
+    temp_folder(monkeypatch, temp)  # the resume in this process, its temp folder the same
+    resumed = nyse(log_dir, "--resume", "--max-epochs", "4")
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert "[nyse/rnn] epoch 2/4" in resumed.stdout and "[nyse/rnn] epoch 1/4" not in resumed.stdout
     assert epochs_logged(log_dir / "nyse/rnn/version_0/metrics.csv") == [0, 1, 2, 3]
@@ -163,12 +136,23 @@ def test_kill_during_a_save_to_another_filesystem_keeps_the_previous_checkpoint(
     assert checkpoint_epoch(checkpoint) == 3
 
 
-def test_a_full_disk_ends_the_run_with_one_line_and_keeps_the_previous_checkpoint(tmp_path, mount_tmpfs):
+def test_a_full_disk_ends_the_run_with_one_line_and_keeps_the_previous_checkpoint(tmp_path, mount_tmpfs, monkeypatch):
     disk = mount_tmpfs("3m")
     log_dir, filler = disk / "logs", disk / "filler"
-    driver = driver_file(tmp_path, "fill", FILL_DISK_ON_SECOND_SAVE)
-    env = {**os.environ, "FILLER": str(filler), "TMPDIR": str(tmp_path)}
-    failed = nyse(log_dir, "--max-epochs", "4", driver=driver, env=env)
+    temp_folder(monkeypatch, tmp_path)
+    original_save, saves = torch.save, []
+
+    def save(obj, f, *args, **kwargs):  # the log folder's filesystem filled right after the second checkpoint
+        result = original_save(obj, f, *args, **kwargs)  # is serialized, before it is written
+        if isinstance(obj, dict) and "state_dict" in obj and "epoch" in obj:
+            saves.append(1)
+            if len(saves) == 2:
+                fill_disk(filler)
+        return result
+
+    with monkeypatch.context() as patched:
+        patched.setattr(torch, "save", save)
+        failed = nyse(log_dir, "--max-epochs", "4")
     assert failed.returncode == 1, failed.stderr[-3000:]
     assert "Traceback" not in failed.stderr
     (line,) = error_lines(failed.stderr)
@@ -180,17 +164,24 @@ def test_a_full_disk_ends_the_run_with_one_line_and_keeps_the_previous_checkpoin
     assert not (log_dir / "nyse/results.json").exists()
 
     filler.unlink()  # space again: the run continues from the checkpoint the full disk left whole
-    resumed = nyse(log_dir, "--resume", "--max-epochs", "4", env=env)
+    resumed = nyse(log_dir, "--resume", "--max-epochs", "4")
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert "[nyse/rnn] epoch 1/4" not in resumed.stdout
     assert epochs_logged(log_dir / "nyse/rnn/version_0/metrics.csv") == [0, 1, 2, 3]
 
 
-def test_a_figure_that_fails_after_the_results_keeps_them_and_exits_1(tmp_path, mount_tmpfs):
+def test_a_figure_that_fails_after_the_results_keeps_them_and_exits_1(tmp_path, mount_tmpfs, monkeypatch):
     disk = mount_tmpfs("3m")
     log_dir, filler = disk / "logs", disk / "filler"
-    driver = driver_file(tmp_path, "fill_at_figure", FILL_DISK_AT_FIRST_FIGURE)
-    failed = nyse(log_dir, "--max-epochs", "1", driver=driver, env={**os.environ, "FILLER": str(filler)})
+    original_savefig = Figure.savefig
+
+    def savefig(self, *args, **kwargs):  # the log folder's filesystem filled when the first figure is drawn
+        if not filler.exists():
+            fill_disk(filler)
+        return original_savefig(self, *args, **kwargs)
+
+    monkeypatch.setattr(Figure, "savefig", savefig)
+    failed = nyse(log_dir, "--max-epochs", "1")
     assert failed.returncode == 1, failed.stderr[-3000:]
     assert "Traceback" not in failed.stderr
     (line,) = error_lines(failed.stderr)
@@ -202,20 +193,17 @@ def test_a_figure_that_fails_after_the_results_keeps_them_and_exits_1(tmp_path, 
     assert not figure.exists() and not (log_dir / "nyse/rnn_curves.png").exists()  # no half-written PNG either
 
 
-def test_resume_skips_versions_without_a_checkpoint_and_counts_every_attempt(tmp_path):
+def test_resume_skips_versions_without_a_checkpoint_and_counts_every_attempt(tmp_path, monkeypatch):
     """--resume continues the newest version that has a checkpoint, past an empty folder (a failed start) and the
     logs of `islp-lab test`; a finished run is tested again without a second test row; fit_seconds adds up."""
     log_dir = tmp_path / "logs"
-    slow = driver_file(tmp_path, "slow", SLOW_EPOCHS)
-    first = nyse(log_dir, "--resume", "--max-epochs", "3", driver=slow)  # nothing to resume yet: a new run
+    with monkeypatch.context() as slow:  # every epoch of the lab's runs 1 s longer: fit_seconds has known minimums
+        slow.setattr(SimpleModule, "on_train_epoch_start", lambda self: time.sleep(1.0))
+        first = nyse(log_dir, "--resume", "--max-epochs", "3")  # nothing to resume yet: a new run
     assert first.returncode == 0, first.stderr[-3000:]
     assert f"--resume: nothing to resume in {log_dir / 'nyse' / 'rnn'}" in first.stderr
-    tested = subprocess.run(
-        [sys.executable, "-m", "lightning_modules.runner.cli", "test", "--config", str(CONFIGS / "nyse_rnn.yaml"),
-         "--ckpt_path", str(log_dir / "nyse/rnn/version_0/checkpoints/last.ckpt"), "--trainer.accelerator", "cpu",
-         "--trainer.default_root_dir", str(log_dir)],
-        capture_output=True, text=True, cwd=tmp_path, timeout=600,
-    )
+    tested = islp_lab("test", log_dir, "--ckpt_path", str(log_dir / "nyse/rnn/version_0/checkpoints/last.ckpt"),
+                      cwd=tmp_path)
     assert tested.returncode == 0, tested.stderr[-3000:]
     rnn = log_dir / "nyse" / "rnn"
     assert (rnn / "version_1" / "metrics.csv").is_file() and not (rnn / "version_1" / "checkpoints").exists()
@@ -223,7 +211,9 @@ def test_resume_skips_versions_without_a_checkpoint_and_counts_every_attempt(tmp
     (log_dir / "nyse" / "nonlinear_ar" / "version_1").mkdir()
     before = json.loads((log_dir / "nyse/results.json").read_text())["models"]
 
-    resumed = nyse(log_dir, "--resume", "--max-epochs", "4", driver=slow)
+    with monkeypatch.context() as slow:
+        slow.setattr(SimpleModule, "on_train_epoch_start", lambda self: time.sleep(1.0))
+        resumed = nyse(log_dir, "--resume", "--max-epochs", "4")
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert "nothing to resume" not in resumed.stderr
     assert "[nyse/rnn] epoch 4/4" in resumed.stdout and "[nyse/rnn] epoch 3/4" not in resumed.stdout
@@ -240,12 +230,9 @@ def test_resume_skips_versions_without_a_checkpoint_and_counts_every_attempt(tmp
     assert after["rnn"]["fit_seconds"] >= 4.0 and after["nonlinear_ar"]["fit_seconds"] >= 1.0
     assert after["nonlinear_ar"]["fit_seconds"] >= before["nonlinear_ar"]["fit_seconds"] * 0.9
 
-    continued = subprocess.run(  # the CLI's --ckpt_path last finds the same run past the test's version
-        [sys.executable, "-m", "lightning_modules.runner.cli", "fit", "--config", str(CONFIGS / "nyse_rnn.yaml"),
-         "--ckpt_path", "last", "--trainer.max_epochs", "5", "--trainer.accelerator", "cpu",
-         "--trainer.default_root_dir", str(log_dir)],
-        capture_output=True, text=True, cwd=tmp_path, timeout=600,
-    )
+    # the CLI's --ckpt_path last finds the same run past the test's version; islp-lab's real entry point
+    continued = islp_lab("fit", log_dir, "--ckpt_path", "last", "--trainer.max_epochs", "5", cwd=tmp_path,
+                         new_process=True)
     assert continued.returncode == 0, continued.stderr[-3000:]
     assert epochs_logged(rnn / "version_0/metrics.csv") == [0, 1, 2, 3, 4]
     assert "class_path: lightning_modules.machinery.checkpoints.AtomicCheckpointIO" in (rnn / "version_0/config.yaml").read_text()
@@ -268,13 +255,18 @@ def test_resuming_a_damaged_checkpoint_says_so_in_one_line(tmp_path):
 
 def test_two_runs_at_once_keep_both_results(tmp_path):
     log_dir = tmp_path / "logs"
-    commands = [lab_command("lab_nyse", log_dir, "--max-epochs", "2", "--ar-epochs", "1", "--seed", str(seed))
-                for seed in (0, 1)]
-    processes = [subprocess.Popen(c, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
-                 for c in commands]
-    outputs = [process.communicate(timeout=600) for process in processes]
-    for process, (_, err) in zip(processes, outputs):
-        assert process.returncode == 0, err[-3000:]
+    # seed 0 in a process of its own; seed 1 in this process once that one is under way (its first line printed)
+    process = subprocess.Popen(lab_command("lab_nyse", log_dir, "--max-epochs", "2", "--ar-epochs", "1", "--seed", "0"),
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    try:
+        process.stdout.readline()
+        here = nyse(log_dir, "--max-epochs", "2", "--seed", "1")
+        _, err = process.communicate(timeout=600)
+    finally:
+        process.kill()
+        process.wait(timeout=60)
+    assert process.returncode == 0, err[-3000:]
+    assert here.returncode == 0, here.stderr[-3000:]
 
     lab = log_dir / "nyse"
     records = {}
