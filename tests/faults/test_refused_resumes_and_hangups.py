@@ -1,11 +1,12 @@
 """No run lost or mixed by a refused resume, and no stop (a hangup, SIGTERM) that looks like success.
 
-Each fault is real and goes through the real entry point in a subprocess: a
-``--resume`` started while the run it would continue is still training, a
-resume refused for fewer epochs than the run has or for another seed (the
-finished run's files must stay byte for byte as they were), SIGHUP (a closed
-terminal) in the middle of a lab, and SIGTERM to a reader's own script built on
-``make_trainer``.
+Each fault is real: a ``--resume`` started while the run it would continue is
+still training, a resume refused for fewer epochs than the run has or for
+another seed (the finished run's files must stay byte for byte as they were),
+SIGHUP (a closed terminal) in the middle of a lab, and SIGTERM to a reader's
+own script built on ``make_trainer``. The run that is paused or sent a signal
+is a process of its own (the real entry point); the runs refused or resumed
+beside it run in this process (run_script).
 """
 
 from __future__ import annotations
@@ -20,11 +21,12 @@ from pathlib import Path
 
 import pandas as pd
 import torch
-from helpers import PAUSE_AT_EPOCH_2, ROOT, epochs_logged, error_lines, test_rows
+from helpers import PAUSE_AT_EPOCH_2, ROOT, epochs_logged, error_lines, run_script, test_rows
 
 from lightning_modules.machinery.run_logs import ResumableCSVLogger
 
 SCRIPTS = ROOT / "scripts"
+
 
 def nyse_command(log_dir: Path, *extra: str, driver: Path | None = None) -> list[str]:
     return [sys.executable, *([str(driver)] if driver else []), str(SCRIPTS / "lab_nyse.py"), "--ar-epochs", "1",
@@ -32,7 +34,8 @@ def nyse_command(log_dir: Path, *extra: str, driver: Path | None = None) -> list
 
 
 def nyse(log_dir: Path, *extra: str) -> subprocess.CompletedProcess:
-    return subprocess.run(nyse_command(log_dir, *extra), capture_output=True, text=True, cwd=ROOT, timeout=600)
+    """lab_nyse in this process (run_script)."""
+    return run_script("lab_nyse", "--ar-epochs", "1", "--accelerator", "cpu", "--log-dir", str(log_dir), *extra)
 
 
 def fingerprint(folder: Path) -> dict[str, str]:
@@ -50,6 +53,7 @@ def test_a_resume_while_the_run_trains_is_refused_and_the_run_finishes_clean(tmp
     log_dir, go = tmp_path / "logs", tmp_path / "GO"
     driver = tmp_path / "pause.py"
     driver.write_text(PAUSE_AT_EPOCH_2)
+    # the run under way: a process of its own, paused at epoch 2 (the refused resume runs in this process)
     first = subprocess.Popen(nyse_command(log_dir, "--max-epochs", "4", driver=driver), stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE, text=True, cwd=ROOT, env={**os.environ, "GO": str(go)})
     try:
@@ -133,7 +137,9 @@ def test_reopening_a_run_writes_nothing_until_it_starts(tmp_path):
 
 def test_sighup_stops_a_lab_with_129_and_resume_finishes_it(tmp_path):
     log_dir = tmp_path / "logs"
-    process = subprocess.Popen(nyse_command(log_dir, "--max-epochs", "30"), stdout=subprocess.PIPE,
+    # signalled: a process of its own. 20 epochs: the hangup comes as epoch 2 ends (the first progress line, a tenth
+    # of the run), 18 epochs (seconds) before the end; the resume (in this process) trains what is left
+    process = subprocess.Popen(nyse_command(log_dir, "--max-epochs", "20"), stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True, cwd=ROOT)
     for line in process.stdout:
         if "[nyse/rnn] epoch" in line:
@@ -146,10 +152,10 @@ def test_sighup_stops_a_lab_with_129_and_resume_finishes_it(tmp_path):
     assert line.startswith("interrupted by SIGHUP: the run stopped before finishing") and "--resume" in line
     assert not (log_dir / "nyse/results.json").exists()
 
-    resumed = nyse(log_dir, "--resume", "--max-epochs", "30")
+    resumed = nyse(log_dir, "--resume", "--max-epochs", "20")
     assert resumed.returncode == 0, resumed.stderr[-3000:]
-    assert "[nyse/rnn] epoch 1/30" not in resumed.stdout  # it continued where the signal stopped it
-    assert epochs_logged(log_dir / "nyse/rnn/version_0/metrics.csv") == list(range(30))
+    assert "[nyse/rnn] epoch 2/20" not in resumed.stdout  # it continued where the signal stopped it
+    assert epochs_logged(log_dir / "nyse/rnn/version_0/metrics.csv") == list(range(20))
     assert (log_dir / "nyse/results.json").is_file()
 
 
