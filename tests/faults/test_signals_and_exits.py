@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from helpers import ROOT, SCRIPTS, load_script
+from helpers import ROOT, SCRIPTS, load_script, run_script
 
 from lightning_modules.runner import cli
 from lightning_modules.trainer import available_accelerators
@@ -52,9 +52,14 @@ def signal_after(process: subprocess.Popen, markers: list[str], signum: int) -> 
     return "".join(seen) + out, err
 
 
+# 20 epochs: the first progress line (a tenth of the run) comes after epoch 2, so the signal that follows it finds a
+# completed epoch past the first to save and 18 epochs still to train
+NYSE_ARGS = ["--max-epochs", "20", "--ar-epochs", "1", "--accelerator", "cpu"]
+
+
 def lab_nyse(log_dir: Path, *extra: str) -> list[str]:
-    return [sys.executable, str(SCRIPTS / "lab_nyse.py"), "--max-epochs", "50", "--ar-epochs", "1",
-            "--accelerator", "cpu", "--log-dir", str(log_dir), *extra]
+    """lab_nyse in a process of its own, to be sent a signal."""
+    return [sys.executable, str(SCRIPTS / "lab_nyse.py"), *NYSE_ARGS, "--log-dir", str(log_dir), *extra]
 
 
 def old_results(log_dir: Path, lab: str = "nyse") -> None:
@@ -83,14 +88,14 @@ def test_sigterm_stops_a_lab_with_143_and_resume_finishes_it(tmp_path):
     assert last.startswith("interrupted by SIGTERM") and "--resume" in last and f"--log-dir {tmp_path}" in last
     assert not (tmp_path / "nyse" / "results.json").exists()
     checkpoint = torch.load(tmp_path / "nyse/rnn/version_0/checkpoints/last.ckpt", map_location="cpu", weights_only=True)
-    assert 1 <= checkpoint["epoch"] < 50 and checkpoint["state_dict"]  # whole and loadable: a completed epoch
+    assert 1 <= checkpoint["epoch"] < 20 and checkpoint["state_dict"]  # whole and loadable: a completed epoch
 
-    resumed = subprocess.run(lab_nyse(tmp_path, "--resume"), capture_output=True, text=True, cwd=ROOT, timeout=600, check=False)
+    resumed = run_script("lab_nyse", *NYSE_ARGS, "--log-dir", str(tmp_path), "--resume")  # in this process
     assert resumed.returncode == 0, resumed.stderr[-3000:]
-    first_line = out[out.index("[nyse/rnn] epoch"):].splitlines()[0].split("  ")[0]  # "[nyse/rnn] epoch 5/50"
+    first_line = out[out.index("[nyse/rnn] epoch"):].splitlines()[0].split("  ")[0]  # "[nyse/rnn] epoch 2/20"
     assert first_line not in resumed.stdout  # it continued from the checkpoint, it did not start over
     results = json.loads((tmp_path / "nyse" / "results.json").read_text())
-    assert results["models"]["rnn"]["epochs"] == 50
+    assert results["models"]["rnn"]["epochs"] == 20
 
 
 def test_ctrl_c_stops_a_lab_in_training_with_130(tmp_path):
