@@ -4,6 +4,10 @@ Each script is a percent-format notebook (``# %%`` cells). Here it is converted 
 headless with nbclient, as a reader's Jupyter would run it, with a cell after its parameters cell that
 shortens the run (papermill's way of passing parameters): a few epochs, a slice of the data, synthetic
 stand-ins where the data can't be downloaded, and the logs in a temporary folder.
+
+The notebooks of one test process share a kernel, each starting on an empty namespace (``%reset -f``, as
+"Restart" leaves it): a notebook that uses a name it never defined fails as in a fresh kernel. What carries
+over is only what was imported, which saves each notebook the seconds of importing Lightning again.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from helpers import ROOT
 jupytext = pytest.importorskip("jupytext")
 nbclient = pytest.importorskip("nbclient")
 nbformat = pytest.importorskip("nbformat")
+jupyter_client = pytest.importorskip("jupyter_client")
 
 SCRIPTS = sorted((ROOT / "scripts").glob("lab_*.py")) + sorted((ROOT / "scripts").glob("exercise_*.py"))
 
@@ -61,8 +66,41 @@ def test_every_lab_and_exercise_is_a_notebook():
         assert {"seed", "log_dir"} <= names, f"{path.name}'s parameters cell sets the seed and the log folder"
 
 
+@pytest.fixture(scope="module")
+def kernel():
+    """A Jupyter kernel for this process's notebooks, started in the project's folder, as the first needs it."""
+    manager = jupyter_client.KernelManager(kernel_name="python3")
+
+    def live() -> jupyter_client.KernelManager:
+        if not manager.has_kernel or not manager.is_alive():  # the first notebook, or one whose kernel died
+            manager.start_kernel(cwd=str(ROOT))
+        return manager
+
+    yield live
+    if manager.has_kernel:
+        manager.shutdown_kernel(now=True)
+
+
+def execute(notebook, manager) -> None:
+    """Run ``notebook`` top to bottom in the shared kernel, on an empty namespace."""
+    notebook.cells.insert(0, nbformat.v4.new_code_cell("%reset -f"))  # nothing defined by an earlier notebook
+    client = nbclient.NotebookClient(notebook, km=manager, timeout=600, resources={"metadata": {"path": str(ROOT)}})
+    try:
+        client.execute()  # raises CellExecutionError, with the cell and its traceback, where one fails
+    finally:
+        if client.kc is not None:
+            client.kc.stop_channels()
+
+
+def test_a_notebook_sees_nothing_an_earlier_one_defined(kernel):
+    execute(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("import math\nleftover = math.pi")]), kernel())
+    later = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("print(leftover)")])
+    with pytest.raises(nbclient.exceptions.CellExecutionError, match="NameError"):
+        execute(later, kernel())
+
+
 @pytest.mark.parametrize("path", SCRIPTS, ids=lambda path: path.stem)
-def test_each_notebook_runs_headless(path, tmp_path):
+def test_each_notebook_runs_headless(path, tmp_path, kernel):
     notebook = jupytext.read(path)
     at = parameters_cell(notebook)
     names = assigned_names(notebook.cells[at].source)
@@ -71,9 +109,7 @@ def test_each_notebook_runs_headless(path, tmp_path):
     injected = "\n".join(f"{name} = {value!r}" for name, value in short.items())
     notebook.cells.insert(at + 1, nbformat.v4.new_code_cell(injected, metadata={"tags": ["injected-parameters"]}))
 
-    client = nbclient.NotebookClient(notebook, timeout=600, kernel_name="python3",
-                                     resources={"metadata": {"path": str(ROOT)}})
-    client.execute()  # raises CellExecutionError, with the cell and its traceback, where one fails
+    execute(notebook, kernel())
 
     outputs = [output for cell in notebook.cells if cell.cell_type == "code" for output in cell.get("outputs", [])]
     text = "".join(output.get("text", "") for output in outputs if output.output_type == "stream")
