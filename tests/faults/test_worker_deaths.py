@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers import ROOT
+from helpers import ROOT, run_script
 
 from foundations.errors import LabError
 
@@ -114,7 +114,7 @@ def test_kill_9_of_a_worker_ends_the_run_in_one_line_naming_its_seed_and_resume_
     assert lab.left_running() == []
     assert not (lab.log_dir / "hitters" / "results.json").exists()
 
-    resumed = subprocess.run([*lab.command, "--resume"], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    resumed = run_script("lab_hitters", *lab.command[3:], "--resume")  # here; its two workers processes still
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     runs = json.loads((lab.log_dir / "hitters" / "results.json").read_text())["models"]["mlp"]["seeds"]
     assert [(run["seed"], run["epochs"], run["version"]) for run in runs] == [(0, 150, 0), (1, 150, 0)]
@@ -186,7 +186,7 @@ def test_sigterm_to_the_parent_stops_every_worker_and_resume_finishes_each_seed(
     assert lab.left_running() == [] and len(workers) == 2
     assert not (lab.log_dir / "hitters" / "results.json").exists()
 
-    resumed = subprocess.run([*lab.command, "--resume"], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    resumed = run_script("lab_hitters", *lab.command[3:], "--resume")  # here; its two workers processes still
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     runs = json.loads((lab.log_dir / "hitters" / "results.json").read_text())["models"]["mlp"]["seeds"]
     assert [(run["seed"], run["epochs"], run["version"]) for run in runs] == [(0, 150, 0), (1, 150, 0)]  # continued
