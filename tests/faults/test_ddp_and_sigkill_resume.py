@@ -88,9 +88,15 @@ def epochs_logged(csv: Path) -> list[int]:
     return frame.loc[frame["train_loss_epoch"].notna(), "epoch"].tolist()
 
 
+def nyse_here(log_dir: Path, *extra: str) -> subprocess.CompletedProcess:
+    """The lab run_nyse starts, in this process (the lab sets its one torch thread itself, as in a process)."""
+    return run_script("lab_nyse", "--max-epochs", "8", "--ar-epochs", "1", "--accelerator", "cpu", "--log-dir",
+                      str(log_dir), *extra)
+
+
 def test_sigkill_then_resume_equals_an_uninterrupted_run(tmp_path):
-    straight = run_nyse(tmp_path / "straight")
-    assert straight.wait(timeout=600) == 0
+    straight = nyse_here(tmp_path / "straight")
+    assert straight.returncode == 0, straight.stderr[-3000:]
 
     interrupted = run_nyse(tmp_path / "killed")
     for line in interrupted.stdout:  # kill it, without warning, once epoch 4 of 8 has ended
@@ -101,9 +107,9 @@ def test_sigkill_then_resume_equals_an_uninterrupted_run(tmp_path):
     assert interrupted.returncode == -signal.SIGKILL
     assert not (tmp_path / "killed" / "nyse" / "results.json").exists()
 
-    resumed = run_nyse(tmp_path / "killed", "--resume")
-    output = resumed.communicate(timeout=600)[0]
-    assert resumed.returncode == 0
+    resumed = nyse_here(tmp_path / "killed", "--resume")
+    output = resumed.stdout
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert "[nyse/rnn] epoch 1/8" not in output  # it continued, it did not start over
     assert figures_without_timing(tmp_path / "killed") == figures_without_timing(tmp_path / "straight")
 
