@@ -20,16 +20,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 from pytorch_lightning import Trainer
 from torch import nn
 
 from lightning_modules.machinery.resume_log import ResumableCSVLog
-
-if TYPE_CHECKING:
-    pass
 from lightning_modules.machinery.resuming import check_resume
 
 
