@@ -14,6 +14,7 @@ import logging
 import os
 import subprocess
 import sys
+import urllib.error
 from pathlib import Path
 from types import ModuleType
 
@@ -45,7 +46,7 @@ def run_script(script: str, *args: str, new_process: bool = False, cwd: Path = R
         return subprocess.run([sys.executable, "-m", f"scripts.{script}", *args], capture_output=True, text=True,
                               cwd=cwd, timeout=600)
     module = load_script(script)
-    return _in_this_process(lambda argv: module.run(module.main, argv), [script, *args], list(args), cwd)
+    return _in_this_process(lambda argv: module.run(module.main, argv), [script, *args], cwd)
 
 
 def run_islp_lab(*args: str, new_process: bool = False, cwd: Path = ROOT) -> subprocess.CompletedProcess:
@@ -55,15 +56,15 @@ def run_islp_lab(*args: str, new_process: bool = False, cwd: Path = ROOT) -> sub
                               text=True, cwd=cwd, timeout=600)
     from lightning_modules.runner.cli import main
 
-    return _in_this_process(main, ["islp-lab", *args], list(args), cwd)
+    return _in_this_process(main, ["islp-lab", *args], cwd)
 
 
-def _in_this_process(entry_point, command: list[str], argv: list[str], cwd: Path) -> subprocess.CompletedProcess:
+def _in_this_process(entry_point, command: list[str], cwd: Path) -> subprocess.CompletedProcess:
     out, err = io.StringIO(), io.StringIO()
     environ = dict(os.environ)
     try:
         with contextlib.chdir(cwd), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            entry_point(argv)
+            entry_point(command[1:])
         status = 0
     except SystemExit as exited:  # as the interpreter turns sys.exit's argument into a status
         status = exited.code if isinstance(exited.code, int) else (0 if exited.code is None else 1)
@@ -74,6 +75,11 @@ def _in_this_process(entry_point, command: list[str], argv: list[str], cwd: Path
         os.environ.clear()
         os.environ.update(environ)
     return subprocess.CompletedProcess(command, status, out.getvalue(), err.getvalue())
+
+
+def no_network(*args, **kwargs):
+    """``urllib.request.urlopen`` offline (a test monkeypatches it in): every download fails at once."""
+    raise urllib.error.URLError("[Errno -3] Temporary failure in name resolution (offline for the test)")
 
 
 def regression_tensors(rows: int = 203, features: int = 4, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:

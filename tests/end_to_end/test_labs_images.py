@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-import textwrap
 import urllib.error
 import urllib.request
 
 import matplotlib.image
 import pytest
 import torch
-from helpers import ROOT, load_script, run_script
+from helpers import ROOT, load_script, no_network, run_script
 
 from lightning_modules.curves import read_metrics
 from lightning_modules.networks import CIFARCNN, MNISTMLP, MNISTLogistic
@@ -82,37 +79,13 @@ def test_mnist_lab_reads_the_real_files(tmp_path):
     assert all(results["models"][name]["test_accuracy"] > 0.15 for name in ("mlp", "mlr"))
 
 
-def offline(*args, **kwargs):
-    raise urllib.error.URLError("[Errno -3] Temporary failure in name resolution")
-
-
-#: runs a lab's main through the scripts' run() with every urllib request failing as it does offline (fast, no hang)
-OFFLINE_RUN = textwrap.dedent(
-    """
-    import importlib, sys, urllib.error, urllib.request
-
-    def offline(*args, **kwargs):
-        raise urllib.error.URLError("[Errno -3] Temporary failure in name resolution")
-
-    urllib.request.urlopen = offline
-    from scripts.command_line import run
-    run(importlib.import_module('scripts.' + {script!r}).main, sys.argv[1:])
-    """
-)
-
-
 @pytest.mark.parametrize("script, data_set", [("lab_mnist", "MNIST"), ("lab_cifar100", "CIFAR100")])
 def test_lab_without_data_exits_3_with_one_error_line(script, data_set, tmp_path, monkeypatch):
     empty = tmp_path / "empty"
     empty.mkdir()
     args = ["--data-dir", str(empty), "--log-dir", str(tmp_path / "logs"), "--accelerator", "cpu"]
-    if script == "lab_mnist":  # a Python of its own, offline through OFFLINE_RUN: the file's one lab in a fresh process
-        code = OFFLINE_RUN.format(script=script)
-        result = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=120,
-                                cwd=ROOT)
-    else:  # in this process, offline through a monkeypatch
-        monkeypatch.setattr(urllib.request, "urlopen", offline)
-        result = run_script(script, *args)
+    monkeypatch.setattr(urllib.request, "urlopen", no_network)
+    result = run_script(script, *args)
     assert result.returncode == 3, result.stderr
     assert "Traceback" not in result.stderr
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]

@@ -19,14 +19,13 @@ import shutil
 import stat
 import subprocess
 import sys
-import urllib.error
 import urllib.request
 from pathlib import Path
 
 import pytest
 import torch
 from data_files import write_reviews
-from helpers import PAUSE_AT_EPOCH_2, ROOT, driver_file, load_script, run_islp_lab, run_script
+from helpers import PAUSE_AT_EPOCH_2, ROOT, driver_file, load_script, no_network, run_islp_lab, run_script
 
 from datamodules.imdb import IMDBDataModule
 from datamodules.imdb.cache import cache_path
@@ -347,12 +346,8 @@ def test_write_atomically_gives_new_files_the_umasks_mode(tmp_path):
     assert stat.S_IMODE((tmp_path / "shared.json").stat().st_mode) == 0o640
 
 
-def offline(*args, **kwargs):
-    raise urllib.error.URLError("[Errno -3] Temporary failure in name resolution (offline for the test)")
-
-
 def test_a_lab_whose_data_is_missing_says_so_first_and_leaves_no_run_folder(tmp_path, monkeypatch):
-    monkeypatch.setattr(urllib.request, "urlopen", offline)  # any download fails at once, as without a network
+    monkeypatch.setattr(urllib.request, "urlopen", no_network)  # any download fails at once, as without a network
     result = lab("lab_mnist", tmp_path / "logs", "--data-dir", str(tmp_path / "empty"), "--max-epochs", "1")
     line = error_line(result, 3)
     assert line.startswith("error: MNIST is not in ") and "could not be downloaded" in line
